@@ -1,0 +1,49 @@
+"""Checks of the workflow config that a JSON schema cannot express, and the list of jobs it asks for.
+
+The schema (workflow/schemas/config.schema.yaml) validates types, defaults and the valid names; these checks
+cross-reference the sections (a run's recipe must be defined, a trainable model needs a loss) and name the
+valid choices in every error.
+"""
+
+from __future__ import annotations
+
+from itertools import product
+
+from specrec.data.sources import DATASETS
+from specrec.losses import LOSSES
+from specrec.models import MODELS
+from specrec.text.encode import text_model_slug
+
+NO_RECIPE = "none"  # the recipe of models that are fitted, not trained (popularity)
+
+__all__ = ["ConfigError", "check_config", "run_targets", "text_model_slug"]
+
+
+class ConfigError(ValueError):
+    pass
+
+
+def check_config(config: dict) -> None:
+    _check_names("dataset", config["datasets"], DATASETS.names())
+    _check_names("model", config["runs"], MODELS.names())
+    for name, recipe in config["recipes"].items():
+        _check_names(f"loss of recipe {name!r}", [recipe["loss"]], LOSSES.names())
+    for model, recipes in config["runs"].items():
+        trainable = MODELS[model].trainable
+        valid = sorted(config["recipes"]) if trainable else [NO_RECIPE]
+        _check_names(f"recipe of model {model!r}", recipes, valid)
+
+
+def _check_names(what: str, given, valid: list[str]) -> None:
+    unknown = [name for name in given if name not in valid]
+    if unknown:
+        raise ConfigError(f"unknown {what} {', '.join(map(repr, unknown))}; valid names: {', '.join(valid)}")
+
+
+def run_targets(config: dict) -> list[dict]:
+    """One entry per training job: every dataset x (model, recipe) x seed."""
+    pairs = [(model, recipe) for model, recipes in config["runs"].items() for recipe in recipes]
+    return [
+        {"dataset": dataset, "model": model, "recipe": recipe, "seed": seed}
+        for dataset, (model, recipe), seed in product(config["datasets"], pairs, config["seeds"])
+    ]

@@ -1,0 +1,111 @@
+"""Turn a folder of raw files into the three tables every later stage reads.
+
+interactions.parquet (user, item, rating[, timestamp]), users.parquet and items.parquet, with users and
+items renumbered 0..n-1 in sorted order of their raw ids. Renumbering happens after the rating threshold,
+so the id space holds exactly the users and items that have a kept interaction: no all-zero rows or
+columns in the interaction matrix, which would distort its spectrum.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from specrec import io
+from specrec.data.sources import ITEM_COLUMNS, LIST_COLUMNS, DatasetSource, get_source
+
+STRING_LIST = pa.list_(pa.string())
+
+
+def prepare(
+    dataset: str | DatasetSource,
+    raw_dir: str | os.PathLike,
+    out_dir: str | os.PathLike,
+    rating_threshold: float | None = None,
+) -> dict:
+    """Parse raw_dir, deduplicate, apply the threshold, renumber, write the tables; return a summary.
+
+    rating_threshold None means the dataset's default_rating_threshold (None for the MovieLens sets:
+    every rating is a positive interaction). Duplicate (user, item) pairs keep the last rating in file
+    order, i.e. the latest one the raw data lists.
+    """
+    source = get_source(dataset)
+    threshold = source.default_rating_threshold if rating_threshold is None else rating_threshold
+    tables = source.parser(Path(raw_dir))
+    ratings, duplicates = _deduplicate(tables.ratings)
+    kept = ratings if threshold is None else ratings[ratings["rating"] >= threshold]
+    if kept.empty:
+        raise ValueError(f"{source.name}: no interaction has rating >= {threshold}")
+    raw_users, user = np.unique(kept["user"].to_numpy(), return_inverse=True)
+    raw_items, item = np.unique(kept["item"].to_numpy(), return_inverse=True)
+    interactions = _interactions(kept, user, item)
+    out_dir = Path(out_dir)
+    io.write_parquet(out_dir / "interactions.parquet", interactions)
+    io.write_parquet(out_dir / "users.parquet", _id_map("user", raw_users))
+    _write_items(out_dir / "items.parquet", _items(tables.items, raw_items))
+    return {
+        "dataset": source.name,
+        "n_users": len(raw_users),
+        "n_items": len(raw_items),
+        "n_interactions": len(interactions),
+        "duplicates": duplicates,
+        "dropped_below_threshold": len(ratings) - len(kept),
+        "rating_threshold": threshold,
+        "has_timestamp": "timestamp" in interactions.columns,
+    }
+
+
+def _deduplicate(ratings: pd.DataFrame) -> tuple[pd.DataFrame, int]:
+    """Keep the last occurrence of each (user, item); return the rest's count for the summary."""
+    repeated = ratings.duplicated(["user", "item"], keep="last")
+    return ratings[~repeated], int(repeated.sum())
+
+
+def _interactions(kept: pd.DataFrame, user: np.ndarray, item: np.ndarray) -> pd.DataFrame:
+    """Compact dtypes, sorted by (user, item) so the output does not depend on raw line order."""
+    columns = {
+        "user": user.astype(np.int32),
+        "item": item.astype(np.int32),
+        "rating": kept["rating"].to_numpy(dtype=np.float32),
+    }
+    if "timestamp" in kept.columns:
+        columns["timestamp"] = kept["timestamp"].to_numpy(dtype=np.int64)
+    frame = pd.DataFrame(columns)
+    order = np.lexsort((frame["item"].to_numpy(), frame["user"].to_numpy()))
+    return frame.iloc[order].reset_index(drop=True)
+
+
+def _id_map(kind: str, raw_ids: np.ndarray) -> pd.DataFrame:
+    return pd.DataFrame({kind: np.arange(len(raw_ids), dtype=np.int32), f"raw_{kind}": raw_ids})
+
+
+def _items(metadata: pd.DataFrame, raw_items: np.ndarray) -> pd.DataFrame:
+    """One row per kept item in id order; items the metadata lacks get a null title and empty lists."""
+    frame = _id_map("item", raw_items).merge(metadata[ITEM_COLUMNS], on="raw_item", how="left", sort=False)
+    frame["title"] = frame["title"].astype("str").where(frame["title"].notna(), None)
+    frame["year"] = frame["year"].astype("Int16")
+    for column in LIST_COLUMNS:
+        lists = [value if isinstance(value, list) else [] for value in frame[column]]
+        frame[column] = pd.Series(lists, dtype=object, index=frame.index)
+    frame["synopsis"] = frame["synopsis"].astype("str").where(frame["synopsis"].notna(), None)
+    return frame[["item", *ITEM_COLUMNS]]
+
+
+def _write_items(path: Path, frame: pd.DataFrame) -> None:
+    """Write items with list columns typed list<string> explicitly.
+
+    Inferred, a column of only empty lists (ML-100K's credits) would become list<null>: a different
+    schema for the same column across datasets. (pandas' ArrowDtype would fix the type but stores pandas
+    metadata that pandas cannot read back, hence pyarrow directly, still through io.atomic_path.)
+    """
+    schema = pa.Schema.from_pandas(frame, preserve_index=False)
+    for column in LIST_COLUMNS:
+        schema = schema.set(schema.get_field_index(column), pa.field(column, STRING_LIST))
+    table = pa.Table.from_pandas(frame, schema=schema, preserve_index=False)
+    with io.atomic_path(path) as tmp:
+        pq.write_table(table, tmp)

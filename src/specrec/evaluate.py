@@ -1,0 +1,94 @@
+"""Full-ranking top-K metrics (RESEARCH.md §1.1), one implementation for every model and paper.
+
+Scores of a block of users against all items are computed at once, already-seen items are masked with -inf,
+and the hits of the top-K list are read off a boolean membership matrix: no per-user Python loop.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+
+from specrec.interactions import UserItems
+
+
+def discounts(k: int, device=None) -> torch.Tensor:
+    """1 / log2(r + 1) for ranks r = 1..k."""
+    return 1.0 / torch.log2(torch.arange(2, k + 2, dtype=torch.float64, device=device))
+
+
+def block_metric_sums(
+    hits: torch.Tensor, n_relevant: torch.Tensor, ks: Sequence[int]
+) -> dict[str, torch.Tensor]:
+    """Per-user metric values of one block of users.
+
+    hits: (B x K_max) boolean, hits[b, r] = the item at rank r+1 is relevant for user b.
+    n_relevant: (B,) number of relevant items per user (> 0).
+    Returns, per K, the per-user hits, recall (|L∩T|/|T|), truncated recall (|L∩T|/min(K,|T|)), the
+    denominator of micro recall (min(K,|T|)) and NDCG with binary gains.
+    """
+    hits = hits.double()
+    n_relevant = n_relevant.double()
+    disc = discounts(hits.shape[1], hits.device)
+    ideal = torch.cumsum(disc, 0)  # ideal[m-1] = IDCG with m relevant items in the list
+    out: dict[str, torch.Tensor] = {}
+    for k in ks:
+        hit_count = hits[:, :k].sum(1)
+        capped = n_relevant.clamp(max=k)
+        out[f"hits@{k}"] = hit_count
+        out[f"capped@{k}"] = capped
+        out[f"recall@{k}"] = hit_count / n_relevant
+        out[f"recall_truncated@{k}"] = hit_count / capped
+        out[f"ndcg@{k}"] = (hits[:, :k] * disc[:k]).sum(1) / ideal[capped.long() - 1]
+    return out
+
+
+def rank_metrics(
+    user_emb: torch.Tensor,
+    item_emb: torch.Tensor,
+    target: UserItems,
+    exclude: Sequence[UserItems] = (),
+    ks: Sequence[int] = (10, 20, 50),
+    batch_size: int = 1024,
+    per_user: bool = False,
+) -> dict:
+    """Mean Recall@K (standard, truncated, micro) and NDCG@K over users with at least one target item.
+
+    Scores are user_emb @ item_emb.T; items in any `exclude` set (e.g. the training items) are masked out.
+    With per_user=True also returns the per-user NDCG/recall tensors and the evaluated user ids.
+    """
+    ks = sorted(set(ks))
+    k_max = min(max(ks), item_emb.shape[0])
+    parts: dict[str, list[torch.Tensor]] = {}
+    evaluated: list[torch.Tensor] = []
+    counts = target.counts()
+    with torch.no_grad():
+        for start in range(0, target.n_users, batch_size):
+            stop = min(start + batch_size, target.n_users)
+            keep = counts[start:stop] > 0
+            if not keep.any():
+                continue
+            scores = user_emb[start:stop] @ item_emb.T
+            for seen in exclude:
+                rows, items = seen.block(start, stop)
+                scores[rows, items] = -torch.inf
+            top = torch.topk(scores, k_max, dim=1).indices
+            hits = target.dense_block(start, stop).gather(1, top)
+            block = block_metric_sums(hits[keep], counts[start:stop][keep], ks)
+            for name, values in block.items():
+                parts.setdefault(name, []).append(values)
+            evaluated.append(torch.arange(start, stop, device=counts.device)[keep])
+    if not evaluated:
+        raise ValueError("no user has a target item: nothing to evaluate")
+    values = {name: torch.cat(chunks) for name, chunks in parts.items()}
+    result: dict = {"users": int(sum(len(e) for e in evaluated))}
+    for k in ks:
+        for name in (f"recall@{k}", f"recall_truncated@{k}", f"ndcg@{k}"):
+            result[name] = float(values[name].mean())
+        result[f"recall_micro@{k}"] = float(values[f"hits@{k}"].sum() / values[f"capped@{k}"].sum())
+    if per_user:
+        result["per_user"] = {"user": torch.cat(evaluated)} | {
+            name: values[name] for name in values if name.startswith(("ndcg@", "recall@"))
+        }
+    return result

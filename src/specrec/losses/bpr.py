@@ -1,0 +1,29 @@
+"""Bayesian personalised ranking (Rendle et al., 2009)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+
+from specrec.losses import LOSSES
+
+
+def dot_scores(users: torch.Tensor, positives: torch.Tensor, negatives: torch.Tensor):
+    """s(u, i) for the positive (B x 1) and the sampled negatives (B x N) of each user."""
+    positive = (users * positives).sum(-1, keepdim=True)
+    negative = torch.einsum("bd,bnd->bn", users, negatives)
+    return positive, negative
+
+
+@LOSSES.register("bpr")
+@dataclass
+class BPR:
+    """L = -mean_{(u,i,j)} log sigma(s(u,i) - s(u,j)), over every sampled negative j of each positive."""
+
+    n_negatives: int = 1
+
+    def __call__(self, users, positives, negatives) -> dict[str, torch.Tensor]:
+        positive, negative = dot_scores(users, positives, negatives)
+        return {"bpr": -F.logsigmoid(positive - negative).mean()}

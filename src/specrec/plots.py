@@ -1,0 +1,407 @@
+"""Paper-style figures built only from per-run result files (epochs.csv, spectrum.json).
+
+A figure never retrains or opens a checkpoint. Colour always encodes the recipe (stable across every
+figure because the workflow passes the full recipe list from the config) and line style / marker
+encodes the model, so a reader can compare figures side by side.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")  # headless: figures are rendered inside Snakemake jobs
+
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+from matplotlib.figure import Figure  # noqa: E402
+from matplotlib.lines import Line2D  # noqa: E402
+
+from specrec import io  # noqa: E402
+from specrec.tables import require_files, spectrum_frame  # noqa: E402
+
+PathLike = str | os.PathLike
+
+STYLE = {
+    "font.family": "serif",
+    "font.serif": ["STIXGeneral", "DejaVu Serif", "Times New Roman", "serif"],
+    "mathtext.fontset": "stix",
+    "font.size": 9,
+    "axes.titlesize": 10,
+    "axes.labelsize": 9,
+    "legend.fontsize": 8,
+    "xtick.labelsize": 8,
+    "ytick.labelsize": 8,
+    "axes.spines.top": False,
+    "axes.spines.right": False,
+    "axes.grid": True,
+    "grid.color": "0.88",
+    "grid.linewidth": 0.6,
+    "lines.linewidth": 1.5,
+    "lines.markersize": 4.5,
+    "legend.frameon": False,
+    "savefig.dpi": 200,
+    "pdf.fonttype": 42,  # embed TrueType so the PDF text stays editable/searchable
+}
+LINESTYLES = ["-", "--", ":", "-."]
+MARKERS = ["o", "s", "^", "D", "v", "P", "X", "*"]
+PANEL_WIDTH, PANEL_HEIGHT = 3.4, 2.6
+BASELINE_STYLE = {"linestyle": (0, (1, 1.5)), "linewidth": 1.2}
+
+
+# ---------------------------------------------------------------- identities, colours, styles
+
+
+def run_id_from_path(path: PathLike) -> dict[str, str | int]:
+    """Read dataset, model, recipe and seed from `.../runs/{dataset}/{model}/{recipe}/seed{seed}/<file>`."""
+    parts = Path(path).parts
+    for i in range(len(parts) - 5, -1, -1):
+        seed = re.fullmatch(r"seed(\d+)", parts[i + 4])
+        if parts[i] == "runs" and seed:
+            dataset, model, recipe = parts[i + 1 : i + 4]
+            return {"dataset": dataset, "model": model, "recipe": recipe, "seed": int(seed[1])}
+    raise ValueError(
+        f"path {str(path)!r} does not look like runs/{{dataset}}/{{model}}/{{recipe}}/seed{{seed}}/<file>"
+    )
+
+
+def recipe_colours(recipes: Sequence[str]) -> dict[str, tuple[float, float, float, float]]:
+    """tab10 colours in the given order (tab20 beyond ten recipes), so a recipe looks the same everywhere."""
+    unique = list(dict.fromkeys(recipes))
+    cmap = plt.get_cmap("tab10" if len(unique) <= 10 else "tab20")
+    return {r: cmap(i % cmap.N) for i, r in enumerate(unique)}
+
+
+def model_styles(models: Sequence[str]) -> dict[str, dict[str, str]]:
+    """Line style and marker per model, in the given order."""
+    unique = list(dict.fromkeys(models))
+    return {
+        m: {"linestyle": LINESTYLES[i % len(LINESTYLES)], "marker": MARKERS[i % len(MARKERS)]}
+        for i, m in enumerate(unique)
+    }
+
+
+def _palettes(frame: pd.DataFrame, recipes: Sequence[str], models: Sequence[str] | None):
+    """Colour/style maps; recipes missing from the configured list are appended rather than crashing."""
+    extra = sorted(set(frame["recipe"]) - set(recipes))
+    colours = recipe_colours([*recipes, *extra])
+    styles = model_styles([*(models or []), *sorted(set(frame["model"]) - set(models or []))])
+    return colours, styles
+
+
+# ---------------------------------------------------------------- loading
+
+
+def epochs_frame(epochs_files: Sequence[PathLike]) -> pd.DataFrame:
+    """Concatenate epochs.csv files with dataset/model/recipe/seed columns taken from their paths."""
+    files = require_files(epochs_files, "epochs.csv")
+    frames = [pd.read_csv(f).assign(**run_id_from_path(f)) for f in files]
+    return pd.concat(frames, ignore_index=True)
+
+
+def _drop_untrained(frame: pd.DataFrame) -> pd.DataFrame:
+    """Remove runs whose only row is epoch 0 (e.g. popularity): they have no training curve."""
+    keys = ["dataset", "model", "recipe", "seed"]
+    trained = frame.groupby(keys)["epoch"].transform("max") > 0
+    return frame[trained]
+
+
+def _require_rows(frame: pd.DataFrame, what: str) -> pd.DataFrame:
+    if frame.empty:
+        raise ValueError(f"nothing to plot: {what}")
+    return frame
+
+
+# ---------------------------------------------------------------- drawing helpers
+
+
+@contextmanager
+def _figure(nrows: int, ncols: int) -> Iterator[tuple[Figure, np.ndarray]]:
+    """A constrained-layout figure in the paper style, closed afterwards so memory is not leaked."""
+    with plt.rc_context(STYLE):
+        fig, axes = plt.subplots(
+            nrows,
+            ncols,
+            figsize=(PANEL_WIDTH * ncols + 1.6, PANEL_HEIGHT * nrows + 0.3),
+            squeeze=False,
+            layout="constrained",
+        )
+        try:
+            yield fig, axes
+        finally:
+            plt.close(fig)
+
+
+def save_figure(fig: Figure, pdf: PathLike, png: PathLike) -> None:
+    """Write PDF and PNG atomically; the format is explicit because temp files end in .tmp."""
+    with io.atomic_path(pdf) as tmp:
+        fig.savefig(tmp, format="pdf", metadata={"CreationDate": None})  # reproducible bytes
+    with io.atomic_path(png) as tmp:
+        fig.savefig(tmp, format="png")
+
+
+def _legend(
+    fig: Figure,
+    frame: pd.DataFrame,
+    colours: dict,
+    styles: dict,
+    extra: Sequence[Line2D] = (),
+    models_from: pd.DataFrame | None = None,
+):
+    """One legend to the right: a 'recipe' block (colours) and a 'model' block (line style + marker)."""
+    recipes = [r for r in colours if r in set(frame["recipe"])]
+    models = [m for m in styles if m in set((frame if models_from is None else models_from)["model"])]
+    blank = Line2D([], [], linestyle="none")
+    handles = [blank, *[Line2D([], [], color=colours[r], lw=2.5) for r in recipes]]
+    handles += [blank, *[Line2D([], [], color="0.25", **styles[m]) for m in models], *extra]
+    labels = ["recipe", *recipes, "model", *models, *[h.get_label() for h in extra]]
+    legend = fig.legend(handles, labels, loc="outside right upper", handlelength=2.6)
+    texts = legend.get_texts()
+    for header in (0, len(recipes) + 1):  # the two block titles
+        texts[header].set_fontweight("bold")
+    return legend
+
+
+def _line_kwargs(model: str, recipe: str, colours: dict, styles: dict, n_points: int) -> dict:
+    """Markers on every ~10th point only, so dense curves stay readable."""
+    return {
+        "color": colours[recipe],
+        **styles[model],
+        "markevery": max(1, n_points // 10),
+        "gid": f"{model}|{recipe}",  # lets tests (and SVG readers) identify the curve
+    }
+
+
+# ---------------------------------------------------------------- (a) singular-value spectrum
+
+
+def _mean_relative_spectrum(values: pd.Series) -> np.ndarray:
+    """σ_k/σ_1 per seed, then averaged over seeds (truncated to the shortest spectrum)."""
+    spectra = [np.asarray(v, dtype=float) for v in values]
+    length = min(len(s) for s in spectra)
+    relative = [s[:length] / s[0] if s[0] > 0 else np.full(length, np.nan) for s in spectra]
+    return np.nanmean(np.vstack(relative), axis=0)
+
+
+def plot_spectrum(
+    spectrum_files: Sequence[PathLike],
+    pdf: PathLike,
+    png: PathLike,
+    recipes: Sequence[str],
+    models: Sequence[str] | None = None,
+) -> None:
+    """Normalised singular values σ_k/σ_1 of user and item embeddings, one curve per (model, recipe).
+
+    A flat curve means the embedding uses all directions; a steep early drop means dimensional collapse.
+    One row of panels per dataset (the workflow passes one dataset per figure).
+    """
+    runs = spectrum_frame(spectrum_files)
+    runs = _require_rows(runs[runs["dim"] > 1], "every run has dim == 1 (no spectrum to show)")
+    colours, styles = _palettes(runs, recipes, models)
+    datasets = sorted(runs["dataset"].unique())
+    with _figure(len(datasets), 2) as (fig, axes):
+        for row, dataset in zip(axes, datasets, strict=True):
+            subset = runs[runs["dataset"] == dataset]
+            for ax, side in zip(row, ("user", "item"), strict=True):
+                for (model, recipe), group in subset.groupby(["model", "recipe"]):
+                    curve = _mean_relative_spectrum(group[f"{side}_singular_values"])
+                    k = np.arange(1, len(curve) + 1)
+                    ax.plot(k, curve, **_line_kwargs(model, recipe, colours, styles, len(k)))
+                ax.set_yscale("log", nonpositive="mask")
+                ax.set_xlabel("singular-value index $k$")
+                ax.set_ylabel(r"$\sigma_k / \sigma_1$ (log scale)")
+                ax.set_title(f"{dataset}: {side} embeddings")
+        _legend(fig, runs, colours, styles)
+        fig.suptitle("Singular-value spectrum (mean over seeds; steep drop = collapse)")
+        save_figure(fig, pdf, png)
+
+
+# ---------------------------------------------------------------- (b) stable rank during training
+
+
+def plot_stable_rank(
+    epochs_files: Sequence[PathLike],
+    pdf: PathLike,
+    png: PathLike,
+    recipes: Sequence[str],
+    models: Sequence[str] | None = None,
+) -> None:
+    """Stable rank of user/item embeddings per epoch: mean over seeds, min–max band for several seeds.
+
+    Shows when during training a loss collapses (or spreads) the embedding spectrum.
+    """
+    runs = _require_rows(_drop_untrained(epochs_frame(epochs_files)), "only untrained (epoch-0) runs given")
+    colours, styles = _palettes(runs, recipes, models)
+    datasets = sorted(runs["dataset"].unique())
+    with _figure(len(datasets), 2) as (fig, axes):
+        for row, dataset in zip(axes, datasets, strict=True):
+            subset = runs[runs["dataset"] == dataset]
+            for ax, side in zip(row, ("user", "item"), strict=True):
+                column = f"{side}_stable_rank"
+                for (model, recipe), group in subset.groupby(["model", "recipe"]):
+                    stats = group.dropna(subset=[column]).groupby("epoch")[column].agg(["mean", "min", "max"])
+                    kwargs = _line_kwargs(model, recipe, colours, styles, len(stats))
+                    ax.plot(stats.index, stats["mean"], **kwargs)
+                    if group["seed"].nunique() > 1:
+                        ax.fill_between(
+                            stats.index,
+                            stats["min"],
+                            stats["max"],
+                            color=kwargs["color"],
+                            alpha=0.18,
+                            linewidth=0,
+                        )
+                ax.set_xlabel("epoch")
+                ax.set_ylabel(r"stable rank $\|E\|_F^2 / \|E\|_2^2$")
+                ax.set_title(f"{dataset}: {side} embeddings")
+        _legend(fig, runs, colours, styles)
+        fig.suptitle("Stable rank during training (mean over seeds, band = min–max)")
+        save_figure(fig, pdf, png)
+
+
+# ---------------------------------------------------------------- (c) validation curve
+
+
+def plot_validation_curve(
+    epochs_files: Sequence[PathLike],
+    pdf: PathLike,
+    png: PathLike,
+    recipes: Sequence[str],
+    models: Sequence[str] | None = None,
+    metric: str = "valid_ndcg@20",
+) -> None:
+    """Validation NDCG@20 per epoch, one line per run (seed); the best epoch of each run is circled.
+
+    Runs without training (a single epoch-0 row, e.g. popularity) are drawn as horizontal reference lines.
+    """
+    runs = epochs_frame(epochs_files)
+    if metric not in runs:
+        raise ValueError(f"epochs.csv files lack the column {metric!r}")
+    trained = _drop_untrained(runs)
+    baselines = runs.drop(trained.index)
+    colours, styles = _palettes(runs, recipes, models)
+    datasets = sorted(runs["dataset"].unique())
+    with _figure(1, len(datasets)) as (fig, axes):
+        for ax, dataset in zip(axes[0], datasets, strict=True):
+            subset = trained[trained["dataset"] == dataset]
+            for (model, recipe, _seed), group in subset.groupby(["model", "recipe", "seed"]):
+                curve = group.dropna(subset=[metric]).sort_values("epoch")
+                ax.plot(
+                    curve["epoch"],
+                    curve[metric],
+                    alpha=0.85,
+                    **_line_kwargs(model, recipe, colours, styles, len(curve)),
+                )
+                if not curve.empty:
+                    best = curve.loc[curve[metric].idxmax()]
+                    ax.plot(
+                        best["epoch"],
+                        best[metric],
+                        marker="o",
+                        markersize=7,
+                        markerfacecolor="none",
+                        markeredgecolor=colours[recipe],
+                        markeredgewidth=1.2,
+                        linestyle="none",
+                    )
+            flat = baselines[baselines["dataset"] == dataset]
+            for (model, recipe), group in flat.groupby(["model", "recipe"]):
+                level = group[metric].mean()
+                ax.axhline(level, color=colours[recipe], **BASELINE_STYLE)
+                ax.annotate(
+                    model,
+                    xy=(1, level),
+                    xycoords=("axes fraction", "data"),
+                    ha="right",
+                    va="bottom",
+                    fontsize=7,
+                    color=colours[recipe],
+                )
+            ax.set_xlabel("epoch")
+            ax.set_ylabel("validation NDCG@20" if metric == "valid_ndcg@20" else metric)
+            ax.set_title(dataset)
+        extra = [
+            Line2D(
+                [],
+                [],
+                marker="o",
+                markersize=7,
+                markerfacecolor="none",
+                markeredgecolor="0.25",
+                linestyle="none",
+                label="best epoch",
+            )
+        ]
+        if not baselines.empty:
+            extra.append(Line2D([], [], color="0.25", label="untrained baseline", **BASELINE_STYLE))
+        _legend(fig, runs, colours, styles, extra=extra, models_from=trained)
+        fig.suptitle("Validation NDCG@20 (one line per seed)")
+        save_figure(fig, pdf, png)
+
+
+# ---------------------------------------------------------------- (d) alignment vs uniformity
+
+
+def plot_alignment_uniformity(
+    spectrum_files: Sequence[PathLike],
+    pdf: PathLike,
+    png: PathLike,
+    recipes: Sequence[str],
+    models: Sequence[str] | None = None,
+) -> None:
+    """Alignment (x) vs uniformity (y, mean of user and item), one marker per (model, recipe).
+
+    Both are lower-is-better (Wang & Isola, 2020), so the best trade-off sits in the lower-left corner.
+    Error bars show the std over seeds when there are several.
+    """
+    runs = spectrum_frame(spectrum_files)
+    numeric = runs[["user_uniformity", "item_uniformity", "alignment"]].apply(pd.to_numeric, errors="coerce")
+    runs["uniformity"] = numeric[["user_uniformity", "item_uniformity"]].mean(axis=1)
+    runs["alignment"] = numeric["alignment"]
+    finite = np.isfinite(runs[["alignment", "uniformity"]]).all(axis=1) & (runs["dim"] > 1)
+    runs = _require_rows(runs[finite], "no run has finite alignment and uniformity")
+    colours, styles = _palettes(runs, recipes, models)
+    points = runs.groupby(["dataset", "model", "recipe"])[["alignment", "uniformity"]].agg(["mean", "std"])
+    datasets = sorted(runs["dataset"].unique())
+    with _figure(1, len(datasets)) as (fig, axes):
+        for ax, dataset in zip(axes[0], datasets, strict=True):
+            for (_, model, recipe), p in points.loc[[dataset]].iterrows():
+                ax.errorbar(
+                    p[("alignment", "mean")],
+                    p[("uniformity", "mean")],
+                    xerr=np.nan_to_num(p[("alignment", "std")]),
+                    yerr=np.nan_to_num(p[("uniformity", "std")]),
+                    color=colours[recipe],
+                    marker=styles[model]["marker"],
+                    markersize=7,
+                    linestyle="none",
+                    capsize=2,
+                    gid=f"{model}|{recipe}",
+                    markeredgecolor="white",
+                    markeredgewidth=0.6,
+                )
+            ax.margins(0.15)
+            ax.annotate(
+                "better",
+                xy=(0.04, 0.04),
+                xytext=(0.22, 0.22),
+                xycoords="axes fraction",
+                arrowprops={"arrowstyle": "->", "color": "0.4"},
+                color="0.4",
+                fontsize=8,
+            )
+            ax.set_xlabel(
+                r"alignment $\mathbb{E}\,\|\tilde u-\tilde\imath\|^2$ on test pairs (lower = better)"
+            )
+            ax.set_ylabel("uniformity, mean of user & item\n(lower = better)")
+            ax.set_title(dataset)
+        marker_styles = {m: {**s, "linestyle": "none"} for m, s in styles.items()}
+        _legend(fig, runs, colours, marker_styles)
+        fig.suptitle("Alignment vs uniformity: lower-left is better")
+        save_figure(fig, pdf, png)

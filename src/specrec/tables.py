@@ -1,0 +1,197 @@
+"""Result tables built only from per-run result files (metrics.json, spectrum.json, stats.csv).
+
+Tables never retrain or open checkpoints: every number is an aggregate over the small files each run
+leaves behind, so a table can be rebuilt in seconds and always matches the figures.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from specrec import io
+
+PathLike = str | os.PathLike
+RUN_KEYS = ["dataset", "model", "recipe"]
+
+# (column in metrics.json, column label in the Markdown table)
+RESULT_METRICS = {
+    "recall@20": "Recall@20",
+    "recall_truncated@20": "Recall-trunc@20",
+    "ndcg@10": "NDCG@10",
+    "ndcg@20": "NDCG@20",
+    "ndcg@50": "NDCG@50",
+}
+BOLD_METRIC = "ndcg@20"
+
+SPECTRUM_COLUMNS = {
+    "user_stable_rank": "User SR",
+    "user_stable_rank_normalised": "User SR / d",
+    "user_effective_rank": "User eff. rank",
+    "item_stable_rank": "Item SR",
+    "item_stable_rank_normalised": "Item SR / d",
+    "item_effective_rank": "Item eff. rank",
+    "user_uniformity": "User unif.",
+    "item_uniformity": "Item unif.",
+    "alignment": "Alignment",
+}
+
+
+def require_files(files: Sequence[PathLike], what: str) -> list[Path]:
+    """Fail early with a readable message: an empty input list means a wiring error upstream."""
+    if files is None or len(files) == 0:
+        raise ValueError(f"no {what} files given: nothing to aggregate")
+    return [Path(f) for f in files]
+
+
+def _flatten(records: list[dict]) -> pd.DataFrame:
+    """Nested JSON -> flat columns joined by '_' (e.g. test.ndcg@20 -> test_ndcg@20)."""
+    return pd.json_normalize(records, sep="_")
+
+
+def metrics_frame(metrics_files: Sequence[PathLike]) -> pd.DataFrame:
+    """One row per run with flattened metrics.json fields (test_ndcg@20, valid_recall@20, ...)."""
+    files = require_files(metrics_files, "metrics.json")
+    return _flatten([io.read_json(f) for f in files])
+
+
+def spectrum_frame(spectrum_files: Sequence[PathLike]) -> pd.DataFrame:
+    """One row per run with flattened spectrum.json fields (user_stable_rank, item_singular_values, ...)."""
+    files = require_files(spectrum_files, "spectrum.json")
+    return _flatten([io.read_json(f) for f in files])
+
+
+def dataset_from_stats_path(path: PathLike) -> tuple[str, int | None]:
+    """Read (dataset, seed) from `.../data/{dataset}/split/seed{seed}/stats.csv`."""
+    parts = Path(path).parts
+    for i in range(len(parts) - 3, -1, -1):
+        if parts[i] == "data" and i + 2 < len(parts) and parts[i + 2] == "split":
+            seed = re.fullmatch(r"seed(\d+)", parts[i + 3]) if i + 3 < len(parts) else None
+            return parts[i + 1], int(seed.group(1)) if seed else None
+    raise ValueError(f"cannot find data/{{dataset}}/split/ in stats path {str(path)!r}")
+
+
+def _order_runs(frame: pd.DataFrame, recipes: Sequence[str] | None) -> pd.DataFrame:
+    """Sort rows by dataset, model and the configured recipe order (unknown recipes last, by name)."""
+    order = {r: i for i, r in enumerate(recipes or [])}
+    rank = frame["recipe"].map(order).fillna(len(order))
+    return (
+        frame.assign(_rank=rank)
+        .sort_values(["dataset", "model", "_rank", "recipe"])
+        .drop(columns="_rank")
+        .reset_index(drop=True)
+    )
+
+
+def _mean_std(frame: pd.DataFrame, columns: Sequence[str]) -> pd.DataFrame:
+    """Mean and sample std (ddof=1, blank for one seed) over seeds for each (dataset, model, recipe)."""
+    grouped = frame.groupby(RUN_KEYS, sort=False)[list(columns)]
+    stats = grouped.agg(["mean", "std"])
+    stats.columns = [f"{col}_{stat}" for col, stat in stats.columns]
+    seeds = frame.groupby(RUN_KEYS, sort=False)["seed"].nunique().rename("n_seeds")
+    return pd.concat([seeds, stats], axis=1).reset_index()
+
+
+def _fmt(values: pd.Series, digits: int) -> pd.Series:
+    return values.map(lambda v: "–" if pd.isna(v) else f"{v:.{digits}f}")
+
+
+def _pm(mean: pd.Series, std: pd.Series, digits: int = 4) -> pd.Series:
+    """'mean ± std', or just 'mean' when the std is undefined (a single seed)."""
+    suffix = (" ± " + _fmt(std, digits)).where(std.notna(), "")
+    return _fmt(mean, digits) + suffix
+
+
+def to_markdown(frame: pd.DataFrame, right_align: Sequence[str] = ()) -> str:
+    """A GitHub-flavoured Markdown table (no `tabulate` dependency)."""
+    header = "| " + " | ".join(frame.columns) + " |"
+    rule = "|" + "|".join("---:" if c in right_align else "---" for c in frame.columns) + "|"
+    rows = frame.astype(str).apply(lambda row: "| " + " | ".join(row) + " |", axis=1)
+    return "\n".join([header, rule, *rows]) + "\n"
+
+
+def _write(frame: pd.DataFrame, md: pd.DataFrame, csv_out: PathLike, md_out: PathLike, numeric: list[str]):
+    io.write_csv(csv_out, frame)
+    io.write_text(md_out, to_markdown(md, right_align=numeric))
+
+
+def results_table(
+    metrics_files: Sequence[PathLike],
+    csv_out: PathLike,
+    md_out: PathLike,
+    recipes: Sequence[str] | None = None,
+) -> pd.DataFrame:
+    """Test metrics per (dataset, model, recipe) as mean and std over seeds; best NDCG@20 bolded.
+
+    The CSV keeps full precision for downstream use; the Markdown is the human-readable view.
+    """
+    runs = metrics_frame(metrics_files)
+    runs = runs.rename(columns={f"test_{m}": m for m in RESULT_METRICS})
+    missing = [m for m in [*RESULT_METRICS, "best_epoch", "train_seconds"] if m not in runs]
+    if missing:
+        raise ValueError(f"metrics.json files lack fields: {', '.join(missing)}")
+    table = _order_runs(_mean_std(runs, [*RESULT_METRICS, "best_epoch", "train_seconds"]), recipes)
+
+    md = table[["dataset", "model", "recipe", "n_seeds"]]
+    md = md.set_axis(["Dataset", "Model", "Recipe", "Seeds"], axis=1)
+    for metric, label in RESULT_METRICS.items():
+        md[label] = _pm(table[f"{metric}_mean"], table[f"{metric}_std"])
+    best = table[f"{BOLD_METRIC}_mean"] == table.groupby("dataset")[f"{BOLD_METRIC}_mean"].transform("max")
+    bold_col = RESULT_METRICS[BOLD_METRIC]
+    md[bold_col] = ("**" + md[bold_col] + "**").where(best, md[bold_col])
+    md["Best epoch"] = _fmt(table["best_epoch_mean"], 1)
+    md["Train (s)"] = _fmt(table["train_seconds_mean"], 1)
+    _write(table, md, csv_out, md_out, numeric=[*RESULT_METRICS.values(), "Seeds", "Best epoch", "Train (s)"])
+    return table
+
+
+def dataset_table(stats_files: Sequence[PathLike], csv_out: PathLike, md_out: PathLike) -> pd.DataFrame:
+    """Stack the per-dataset split statistics (all/train/valid/test) with dataset and seed columns."""
+    files = require_files(stats_files, "stats.csv")
+    keys = [dataset_from_stats_path(f) for f in files]
+    frames = [pd.read_csv(f).assign(dataset=d, seed=s) for f, (d, s) in zip(files, keys, strict=True)]
+    table = pd.concat(frames, ignore_index=True)
+    table = table[["dataset", "seed", *[c for c in table.columns if c not in ("dataset", "seed")]]]
+
+    md = table.rename(columns=str.capitalize)
+    for col in ("Users", "Items", "Interactions"):
+        if col in md:
+            md[col] = md[col].map("{:,}".format)
+    if "Density" in md:
+        md["Density"] = md["Density"].map(lambda d: f"{100 * d:.4g}%")
+    md["Seed"] = md["Seed"].map(lambda s: "–" if pd.isna(s) else str(int(s)))
+    _write(table, md, csv_out, md_out, numeric=["Users", "Items", "Interactions", "Density"])
+    return table
+
+
+def spectrum_table(
+    spectrum_files: Sequence[PathLike],
+    csv_out: PathLike,
+    md_out: PathLike,
+    recipes: Sequence[str] | None = None,
+) -> pd.DataFrame:
+    """Spectrum summaries per (dataset, model, recipe), averaged over seeds.
+
+    Stable rank ||E||_F^2/||E||_2^2 counts how many directions carry the energy; divided by the
+    dimension d it is comparable across models; uniformity and alignment are lower-is-better.
+    """
+    runs = spectrum_frame(spectrum_files)
+    for col in SPECTRUM_COLUMNS:
+        runs[col] = pd.to_numeric(runs[col], errors="coerce") if col in runs else np.nan
+    means = runs.groupby(RUN_KEYS, sort=False)[["dim", *SPECTRUM_COLUMNS]].mean()
+    seeds = runs.groupby(RUN_KEYS, sort=False)["seed"].nunique().rename("n_seeds")
+    table = _order_runs(pd.concat([seeds, means], axis=1).reset_index(), recipes)
+    table["dim"] = table["dim"].round().astype("Int64")
+
+    md = table[["dataset", "model", "recipe", "n_seeds", "dim"]].set_axis(
+        ["Dataset", "Model", "Recipe", "Seeds", "d"], axis=1
+    )
+    for col, label in SPECTRUM_COLUMNS.items():
+        md[label] = _fmt(table[col], 2 if col.endswith(("_stable_rank", "_effective_rank")) else 3)
+    _write(table, md, csv_out, md_out, numeric=["Seeds", "d", *SPECTRUM_COLUMNS.values()])
+    return table

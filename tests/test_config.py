@@ -1,0 +1,92 @@
+"""The config schema, the registries and the cross-checks agree, and bad configs fail with clear errors."""
+
+import copy
+from pathlib import Path
+
+import pytest
+import yaml
+from snakemake.exceptions import WorkflowError
+from snakemake.utils import validate
+
+from specrec.config import ConfigError, check_config, run_targets
+from specrec.data.sources import DATASETS
+from specrec.losses import LOSSES
+from specrec.models import MODELS
+
+ROOT = Path(__file__).resolve().parents[1]
+SCHEMA = str(ROOT / "workflow" / "schemas" / "config.schema.yaml")
+
+
+def load(name: str) -> dict:
+    return yaml.safe_load((ROOT / "config" / name).read_text())
+
+
+def schema() -> dict:
+    return yaml.safe_load(Path(SCHEMA).read_text())
+
+
+def test_schema_enums_match_the_registries():
+    props = schema()["properties"]
+    assert props["datasets"]["items"]["enum"] == DATASETS.names()
+    assert props["prepare"]["properties"]["rating_threshold"]["propertyNames"]["enum"] == DATASETS.names()
+    assert props["runs"]["propertyNames"]["enum"] == MODELS.names()
+    assert props["recipes"]["additionalProperties"]["properties"]["loss"]["enum"] == LOSSES.names()
+
+
+@pytest.mark.parametrize("name", ["config.yaml", "smoke.yaml"])
+def test_shipped_configs_are_valid(name):
+    config = load(name)
+    validate(config, SCHEMA)
+    check_config(config)
+    assert run_targets(config)
+
+
+def test_defaults_fill_a_minimal_config():
+    config = {"datasets": ["ml-100k"]}
+    validate(config, SCHEMA)
+    assert config["split"]["fractions"] == [0.8, 0.1, 0.1]
+    assert config["train"]["dim"] == 64
+    assert config["runs"] == {"popularity": ["none"], "mf": ["bpr", "ssm"]}
+    check_config(config)
+
+
+def test_unknown_dataset_is_a_schema_error_listing_valid_names():
+    config = load("config.yaml")
+    config["datasets"] = ["ml-2m"]
+    with pytest.raises(WorkflowError, match=r"'ml-2m' is not one of \['ml-100k', 'ml-1m'\]"):
+        validate(config, SCHEMA)
+
+
+def test_unknown_model_and_loss_are_schema_errors():
+    config = load("config.yaml")
+    bad_model = copy.deepcopy(config)
+    bad_model["runs"]["svd"] = ["bpr"]
+    with pytest.raises(WorkflowError, match="svd"):
+        validate(bad_model, SCHEMA)
+    bad_loss = copy.deepcopy(config)
+    bad_loss["recipes"]["x"] = {"loss": "hinge"}
+    with pytest.raises(WorkflowError, match=r"'hinge' is not one of \['bpr', 'ssm'\]"):
+        validate(bad_loss, SCHEMA)
+
+
+def test_cross_checks_name_the_valid_choices():
+    config = load("config.yaml")
+    undefined = copy.deepcopy(config)
+    undefined["runs"]["mf"] = ["bpr", "warp"]
+    with pytest.raises(ConfigError, match="unknown recipe of model 'mf' 'warp'; valid names: bpr, ssm"):
+        check_config(undefined)
+    untrained = copy.deepcopy(config)
+    untrained["runs"]["mf"] = ["none"]
+    with pytest.raises(ConfigError, match="valid names: bpr, ssm"):
+        check_config(untrained)
+    fitted = copy.deepcopy(config)
+    fitted["runs"]["popularity"] = ["bpr"]
+    with pytest.raises(ConfigError, match="valid names: none"):
+        check_config(fitted)
+
+
+def test_run_targets_cross_every_dataset_run_and_seed():
+    config = load("config.yaml") | {"datasets": ["ml-100k", "ml-1m"], "seeds": [1, 2]}
+    runs = run_targets(config)
+    assert len(runs) == 2 * 3 * 2
+    assert {"dataset": "ml-1m", "model": "mf", "recipe": "ssm", "seed": 2} in runs

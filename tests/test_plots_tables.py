@@ -1,0 +1,277 @@
+"""Figures and tables from synthetic per-run result files (test fixtures only)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import matplotlib.colors as mcolors
+import numpy as np
+import pandas as pd
+import pytest
+
+from specrec import plots, tables
+
+RECIPES = ["bpr", "softmax", "bpr_sr", "none"]
+DIM = 16
+
+
+def run_dir(root: Path, dataset: str, model: str, recipe: str, seed: int) -> Path:
+    path = root / "results" / "runs" / dataset / model / recipe / f"seed{seed}"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def side(decay: float, shift: float) -> dict:
+    sigma = np.exp(-decay * np.arange(DIM)) * (10 + shift)
+    energy = (sigma**2).sum() / sigma[0] ** 2
+    return {
+        "singular_values": sigma.tolist(),
+        "stable_rank": float(energy),
+        "stable_rank_normalised": float(energy / DIM),
+        "effective_rank": float(energy + 1),
+        "uniformity": -2.0 - shift - decay,
+    }
+
+
+def write_run(
+    root: Path, dataset: str, model: str, recipe: str, seed: int, ndcg: float, decay: float
+) -> None:
+    """epochs.csv + metrics.json + spectrum.json for one synthetic run."""
+    folder = run_dir(root, dataset, model, recipe, seed)
+    identity = {"dataset": dataset, "model": model, "recipe": recipe, "seed": seed}
+    untrained = model == "popularity"
+    epochs = np.array([0]) if untrained else np.arange(1, 9)
+    progress = 1 - np.exp(-epochs / 3)
+    pd.DataFrame(
+        {
+            "epoch": epochs,
+            "loss": np.nan if untrained else 1 / epochs,
+            "valid_recall@20": 2 * ndcg * progress if not untrained else [ndcg],
+            "valid_ndcg@20": ndcg * progress if not untrained else [ndcg],
+            "epoch_seconds": 0.5,
+            "elapsed_seconds": 0.5 * np.maximum(epochs, 1),
+            "user_stable_rank": 1.0 if untrained else DIM / (1 + decay * epochs) + seed,
+            "item_stable_rank": 1.0 if untrained else DIM / (1 + 2 * decay * epochs) + seed,
+            "user_effective_rank": 1.0,
+            "item_effective_rank": 1.0,
+        }
+    ).to_csv(folder / "epochs.csv", index=False)
+    test = {
+        f"{m}@{k}": ndcg * (1 + i)
+        for i, m in enumerate(["recall", "recall_truncated", "recall_micro", "ndcg"])
+        for k in (10, 20, 50)
+    }
+    metrics = identity | {
+        "best_epoch": 0 if untrained else 5 + seed,
+        "epochs_run": int(epochs.max()),
+        "train_seconds": 10.0 * (seed + 1),
+        "device": "cpu",
+        "valid": {"ndcg@20": ndcg},
+        "test": test,
+    }
+    (folder / "metrics.json").write_text(json.dumps(metrics))
+    dim = 1 if untrained else DIM
+    spectrum = identity | {
+        "dim": dim,
+        "alignment": 0.5 + decay + 0.01 * seed,
+        "user": side(decay, seed) if not untrained else {**side(0, 0), "singular_values": [3.0]},
+        "item": side(2 * decay, seed) if not untrained else {**side(0, 0), "singular_values": [2.0]},
+    }
+    (folder / "spectrum.json").write_text(json.dumps(spectrum))
+
+
+@pytest.fixture
+def results(tmp_path: Path) -> Path:
+    """ml-toy: two models x three recipes (two seeds for bpr), plus an untrained popularity run."""
+    for model, offset in (("mf", 0.0), ("lightgcn", 0.02)):
+        for recipe, decay in (("bpr", 0.5), ("softmax", 0.1), ("bpr_sr", 0.2)):
+            seeds = (0, 1) if recipe == "bpr" else (0,)
+            for seed in seeds:
+                write_run(
+                    tmp_path,
+                    "ml-toy",
+                    model,
+                    recipe,
+                    seed,
+                    ndcg=0.1 + offset + 0.1 * seed + decay / 10,
+                    decay=decay,
+                )
+    write_run(tmp_path, "ml-toy", "popularity", "none", 0, ndcg=0.05, decay=0.0)
+    return tmp_path
+
+
+def files(root: Path, name: str, under: str = "") -> list[Path]:
+    return sorted((root / "results" / "runs" / under).rglob(name))
+
+
+def assert_written(*paths: Path) -> None:
+    for path in paths:
+        assert path.exists() and path.stat().st_size > 0, path
+        assert not list(path.parent.glob(f".{path.name}.*.tmp")), "temporary file left behind"
+
+
+# ---------------------------------------------------------------- helpers
+
+
+def test_run_id_from_path():
+    path = "/x/runs/data/results/runs/ml-1m/mf/bpr/seed3/epochs.csv"
+    assert plots.run_id_from_path(path) == {"dataset": "ml-1m", "model": "mf", "recipe": "bpr", "seed": 3}
+    with pytest.raises(ValueError, match="does not look like"):
+        plots.run_id_from_path("results/ml-1m/mf/epochs.csv")
+
+
+def test_recipe_colours_follow_config_order():
+    colours = plots.recipe_colours(RECIPES)
+    assert list(colours) == RECIPES
+    assert len({mcolors.to_hex(c) for c in colours.values()}) == len(RECIPES)
+    assert colours == plots.recipe_colours([*RECIPES, "bpr"])  # duplicates do not shift colours
+
+
+# ---------------------------------------------------------------- figures
+
+
+def capture_colours(monkeypatch) -> list[dict[str, str]]:
+    """Record {model|recipe: hex colour} of every identified artist in each saved figure."""
+    seen: list[dict[str, str]] = []
+    original = plots.save_figure
+
+    def spy(fig, pdf, png):
+        lines = [line for ax in fig.axes for line in ax.lines if line.get_gid()]
+        seen.append({line.get_gid(): mcolors.to_hex(line.get_color()) for line in lines})
+        original(fig, pdf, png)
+
+    monkeypatch.setattr(plots, "save_figure", spy)
+    return seen
+
+
+@pytest.mark.parametrize(
+    ("function", "source"),
+    [
+        (plots.plot_spectrum, "spectrum.json"),
+        (plots.plot_stable_rank, "epochs.csv"),
+        (plots.plot_validation_curve, "epochs.csv"),
+        (plots.plot_alignment_uniformity, "spectrum.json"),
+    ],
+)
+def test_figures_are_written(results, tmp_path, function, source):
+    pdf, png = tmp_path / "fig" / "out.pdf", tmp_path / "fig" / "out.png"
+    function(files(results, source), pdf, png, RECIPES)
+    assert_written(pdf, png)
+    assert pdf.read_bytes().startswith(b"%PDF") and png.read_bytes().startswith(b"\x89PNG")
+
+
+@pytest.mark.parametrize(
+    "function",
+    [
+        plots.plot_spectrum,
+        plots.plot_stable_rank,
+        plots.plot_validation_curve,
+        plots.plot_alignment_uniformity,
+    ],
+)
+def test_figures_reject_empty_input(tmp_path, function):
+    with pytest.raises(ValueError, match="no .* files given"):
+        function([], tmp_path / "a.pdf", tmp_path / "a.png", RECIPES)
+    assert not (tmp_path / "a.pdf").exists()
+
+
+def test_colours_consistent_across_figures(results, tmp_path, monkeypatch):
+    seen = capture_colours(monkeypatch)
+    expected = {r: mcolors.to_hex(c) for r, c in plots.recipe_colours(RECIPES).items()}
+    plots.plot_spectrum(files(results, "spectrum.json"), tmp_path / "s.pdf", tmp_path / "s.png", RECIPES)
+    # a figure that only sees one recipe must still give it its configured colour
+    only_sr = [f for f in files(results, "epochs.csv") if "bpr_sr" in f.parts]
+    plots.plot_stable_rank(only_sr, tmp_path / "r.pdf", tmp_path / "r.png", RECIPES)
+    spectrum_colours, rank_colours = seen
+    assert spectrum_colours["mf|bpr_sr"] == rank_colours["mf|bpr_sr"] == expected["bpr_sr"]
+    for gid, colour in spectrum_colours.items():
+        assert colour == expected[gid.split("|")[1]]
+    assert "popularity|none" not in spectrum_colours  # dim == 1 is skipped
+
+
+def test_stable_rank_skips_untrained_only(results, tmp_path):
+    popularity = files(results, "epochs.csv", under="ml-toy/popularity")
+    with pytest.raises(ValueError, match="nothing to plot"):
+        plots.plot_stable_rank(popularity, tmp_path / "a.pdf", tmp_path / "a.png", RECIPES)
+
+
+# ---------------------------------------------------------------- tables
+
+
+def test_results_table_means_and_stds(results, tmp_path):
+    csv, md = tmp_path / "t" / "results.csv", tmp_path / "t" / "results.md"
+    tables.results_table(files(results, "metrics.json"), csv, md, recipes=RECIPES)
+    assert_written(csv, md)
+    table = pd.read_csv(csv).set_index(["dataset", "model", "recipe"])
+    bpr = table.loc[("ml-toy", "mf", "bpr")]
+    ndcg = np.array([0.1 + 0.05, 0.2 + 0.05])  # seeds 0 and 1; test ndcg = 4 x the fixture value
+    assert bpr["n_seeds"] == 2
+    assert bpr["ndcg@20_mean"] == pytest.approx(4 * ndcg.mean())
+    assert bpr["ndcg@20_std"] == pytest.approx(np.std(4 * ndcg, ddof=1))
+    assert bpr["recall@20_mean"] == pytest.approx(ndcg.mean())
+    assert bpr["recall_truncated@20_mean"] == pytest.approx(2 * ndcg.mean())
+    assert bpr["best_epoch_mean"] == pytest.approx(5.5)
+    assert bpr["train_seconds_mean"] == pytest.approx(15.0)
+    single = table.loc[("ml-toy", "mf", "softmax")]
+    assert single["n_seeds"] == 1 and np.isnan(single["ndcg@20_std"])  # blank in the CSV
+
+    text = md.read_text()
+    best = table["ndcg@20_mean"].idxmax()
+    assert f"**{table.loc[best, 'ndcg@20_mean']:.4f}" in text
+    assert text.count("**") == 2  # exactly one bold cell for one dataset
+    assert f"{4 * ndcg.mean():.4f} ± {np.std(4 * ndcg, ddof=1):.4f}" in text
+    # recipe order follows the config, not the alphabet
+    mf_rows = [line for line in text.splitlines() if "| mf |" in line]
+    assert [row.split("|")[3].strip() for row in mf_rows] == ["bpr", "softmax", "bpr_sr"]
+
+
+def test_spectrum_table_means(results, tmp_path):
+    csv, md = tmp_path / "spectrum.csv", tmp_path / "spectrum.md"
+    tables.spectrum_table(files(results, "spectrum.json"), csv, md)
+    assert_written(csv, md)
+    table = pd.read_csv(csv).set_index(["dataset", "model", "recipe"])
+    bpr = table.loc[("ml-toy", "lightgcn", "bpr")]
+    seeds = [json.loads(f.read_text()) for f in files(results, "spectrum.json", under="ml-toy/lightgcn/bpr")]
+    assert bpr["user_stable_rank"] == pytest.approx(np.mean([s["user"]["stable_rank"] for s in seeds]))
+    assert bpr["item_uniformity"] == pytest.approx(np.mean([s["item"]["uniformity"] for s in seeds]))
+    assert bpr["alignment"] == pytest.approx(np.mean([s["alignment"] for s in seeds]))
+    assert bpr["n_seeds"] == 2 and bpr["dim"] == DIM
+    assert table.loc[("ml-toy", "popularity", "none"), "dim"] == 1
+
+
+def test_dataset_table_stacks_stats(tmp_path):
+    for dataset, users in (("ml-toy", 10), ("books", 20)):
+        folder = tmp_path / "results" / "data" / dataset / "split" / "seed0"
+        folder.mkdir(parents=True)
+        pd.DataFrame(
+            {
+                "split": ["all", "train", "valid", "test"],
+                "users": users,
+                "items": 5,
+                "interactions": [40, 30, 5, 5],
+                "density": [40 / (users * 5), 30 / (users * 5), 5 / (users * 5), 5 / (users * 5)],
+            }
+        ).to_csv(folder / "stats.csv", index=False)
+    stats = sorted((tmp_path / "results" / "data").rglob("stats.csv"))
+    csv, md = tmp_path / "datasets.csv", tmp_path / "datasets.md"
+    tables.dataset_table(stats, csv, md)
+    assert_written(csv, md)
+    table = pd.read_csv(csv)
+    assert list(table.columns[:3]) == ["dataset", "seed", "split"]
+    assert len(table) == 8 and set(table["dataset"]) == {"ml-toy", "books"}
+    assert table.query("dataset == 'books' and split == 'all'")["density"].item() == pytest.approx(0.4)
+    assert "| books | 0 | all | 20 | 5 | 40 | 40% |" in md.read_text()
+
+
+@pytest.mark.parametrize("function", [tables.results_table, tables.spectrum_table, tables.dataset_table])
+def test_tables_reject_empty_input(tmp_path, function):
+    with pytest.raises(ValueError, match="no .* files given"):
+        function([], tmp_path / "a.csv", tmp_path / "a.md")
+    assert not (tmp_path / "a.csv").exists()
+
+
+def test_dataset_from_stats_path_errors():
+    assert tables.dataset_from_stats_path("/data/x/results/data/ml-1m/split/seed2/stats.csv") == ("ml-1m", 2)
+    with pytest.raises(ValueError, match="split"):
+        tables.dataset_from_stats_path("results/ml-1m/stats.csv")

@@ -1,0 +1,118 @@
+"""The training loop on a small planted problem: it learns, stops early, restores the best epoch, resumes."""
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import specrec.train as train_module
+from specrec import io
+from specrec.data.split import write_split
+from specrec.train import EPOCH_COLUMNS, RunSpec, TrainSettings, load_embeddings, run
+
+
+@pytest.fixture(scope="module")
+def split_dir(tmp_path_factory) -> Path:
+    """60 users in 3 taste clusters over 45 items: each user likes ~12 items of its own cluster."""
+    root = tmp_path_factory.mktemp("data")
+    rng = np.random.default_rng(0)
+    users = np.repeat(np.arange(60), 12)
+    items = (users % 3) * 15 + np.concatenate([rng.choice(15, 12, replace=False) for _ in range(60)])
+    io.write_parquet(
+        root / "interactions.parquet",
+        pd.DataFrame({"user": users, "item": items, "rating": 1.0}).astype(
+            {"user": "int32", "item": "int32"}
+        ),
+    )
+    io.write_parquet(
+        root / "users.parquet", pd.DataFrame({"user": np.arange(60, dtype="int32"), "raw_user": 1})
+    )
+    io.write_parquet(
+        root / "items.parquet", pd.DataFrame({"item": np.arange(45, dtype="int32"), "raw_item": 1})
+    )
+    out = root / "split"
+    write_split(root / "interactions.parquet", root / "users.parquet", root / "items.parquet", out, seed=3)
+    return out
+
+
+def spec(split_dir: Path, run_dir: Path, model="mf", recipe="bpr", **settings) -> RunSpec:
+    recipes = {"bpr": {"loss": "bpr", "n_negatives": 1}, "ssm": {"loss": "ssm", "n_negatives": 8}}
+    base = {"dim": 8, "lr": 0.05, "batch_size": 128, "epochs": 12, "patience": 20, "ks": [5, 10]}
+    return RunSpec(
+        dataset="toy",
+        model=model,
+        recipe_name=recipe,
+        recipe=recipes.get(recipe, {}),
+        seed=1,
+        split_dir=split_dir,
+        run_dir=run_dir,
+        settings=TrainSettings.from_config(base | settings),
+    )
+
+
+@pytest.mark.parametrize("recipe", ["bpr", "ssm"])
+def test_mf_learns_the_clusters_and_beats_popularity(split_dir, tmp_path, recipe):
+    mf = run(spec(split_dir, tmp_path / "mf", recipe=recipe))
+    pop = run(spec(split_dir, tmp_path / "pop", model="popularity", recipe="none"))
+    assert mf["test"]["ndcg@10"] > pop["test"]["ndcg@10"] + 0.1
+    epochs = pd.read_csv(tmp_path / "mf" / "epochs.csv")
+    assert list(epochs.columns) == EPOCH_COLUMNS
+    assert epochs["loss"].iloc[-1] < epochs["loss"].iloc[0]
+    for name, value in mf["test"].items():
+        if "@" in name:
+            assert 0.0 <= value <= 1.0, name
+    user, item = load_embeddings(tmp_path / "mf" / "embeddings.npz")
+    assert user.shape == (60, 8) and item.shape == (45, 8)
+    assert not (tmp_path / "mf" / "checkpoint.pt").exists()
+
+
+def test_popularity_is_rank_one(split_dir, tmp_path):
+    metrics = run(spec(split_dir, tmp_path, model="popularity", recipe="none"))
+    epochs = pd.read_csv(tmp_path / "epochs.csv")
+    assert len(epochs) == 1 and epochs["user_stable_rank"].iloc[0] == pytest.approx(1.0)
+    assert metrics["epochs_run"] == 0
+
+
+def test_early_stopping_restores_the_best_epoch(split_dir, tmp_path):
+    metrics = run(spec(split_dir, tmp_path, lr=0.5, epochs=40, patience=2, ks=[10, 20]))
+    epochs = pd.read_csv(tmp_path / "epochs.csv")
+    best = int(epochs["valid_ndcg@20"].idxmax())
+    assert metrics["best_epoch"] == epochs["epoch"].iloc[best]
+    assert len(epochs) == metrics["best_epoch"] + 2  # stopped after `patience` epochs without improvement
+    assert metrics["valid"]["ndcg@20"] == pytest.approx(epochs["valid_ndcg@20"].iloc[best])
+
+
+def crash_in_epoch(monkeypatch, run_spec: RunSpec, epoch: int) -> None:
+    """Run until validation of `epoch` raises, as a Ctrl-C or a killed job would; then un-patch."""
+    real_validate = train_module.validate
+    calls = {"n": 0}
+
+    def validate_or_crash(*args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == epoch:
+            raise KeyboardInterrupt("simulated crash")
+        return real_validate(*args, **kwargs)
+
+    monkeypatch.setattr(train_module, "validate", validate_or_crash)
+    with pytest.raises(KeyboardInterrupt):
+        run(run_spec)
+    monkeypatch.setattr(train_module, "validate", real_validate)
+
+
+def test_an_interrupted_run_resumes_to_the_same_result(split_dir, tmp_path, monkeypatch):
+    reference = run(spec(split_dir, tmp_path / "reference"))
+    crash_in_epoch(monkeypatch, spec(split_dir, tmp_path / "resumed"), epoch=5)
+    assert (tmp_path / "resumed" / "checkpoint.pt").exists()
+    assert not (tmp_path / "resumed" / "metrics.json").exists()
+    resumed = run(spec(split_dir, tmp_path / "resumed"))
+    assert resumed["test"] == pytest.approx(reference["test"])
+    losses = pd.read_csv(tmp_path / "resumed" / "epochs.csv")["loss"]
+    assert np.allclose(losses, pd.read_csv(tmp_path / "reference" / "epochs.csv")["loss"])
+
+
+def test_a_checkpoint_of_other_settings_is_not_resumed(split_dir, tmp_path, monkeypatch):
+    crash_in_epoch(monkeypatch, spec(split_dir, tmp_path), epoch=4)
+    assert (tmp_path / "checkpoint.pt").exists()
+    metrics = run(spec(split_dir, tmp_path, lr=0.01))
+    assert metrics["epochs_run"] == 12

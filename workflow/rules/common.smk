@@ -1,0 +1,77 @@
+import os
+
+from snakemake.utils import validate
+
+from specrec.config import check_config, run_targets, text_model_slug
+
+validate(config, "../schemas/config.schema.yaml")
+check_config(config)
+
+RUNS = run_targets(config)  # one dict per (dataset, model, recipe, seed)
+TEXT_SLUG = text_model_slug(config["text"]["model"])
+
+
+wildcard_constraints:
+    dataset="[A-Za-z0-9_.-]+",
+    model="[A-Za-z0-9_-]+",
+    recipe="[A-Za-z0-9_+.-]+",
+    seed=r"\d+",
+
+
+def run_dirs(dataset=None):
+    return [
+        "results/runs/{dataset}/{model}/{recipe}/seed{seed}".format(**run)
+        for run in RUNS
+        if dataset in (None, run["dataset"])
+    ]
+
+
+def run_files(name, dataset=None):
+    return [f"{directory}/{name}" for directory in run_dirs(dataset)]
+
+
+def split_stats_files():
+    return expand(
+        "results/data/{dataset}/split/seed{seed}/stats.csv",
+        dataset=config["datasets"],
+        seed=config["seeds"],
+    )
+
+
+def figure_files():
+    names = ["spectrum", "stable_rank", "validation", "alignment_uniformity"]
+    return expand(
+        "results/figures/{dataset}/{name}.{ext}",
+        dataset=config["datasets"],
+        name=names,
+        ext=["pdf", "png"],
+    )
+
+
+def all_targets():
+    targets = run_files("spectrum.json") + figure_files()
+    targets += expand(
+        "results/tables/{name}.{ext}",
+        name=["results", "spectrum", "datasets"],
+        ext=["csv", "md"],
+    )
+    if config["text"]["enabled"]:
+        targets += expand(
+            "results/data/{dataset}/text/{slug}.npy",
+            dataset=config["datasets"],
+            slug=TEXT_SLUG,
+        )
+    return targets
+
+
+def mirror():
+    """The offline mirror: the config key wins, else $SPECREC_MIRROR, else download from the web."""
+    return config.get("mirror") or os.environ.get("SPECREC_MIRROR") or None
+
+
+def rating_threshold(wildcards):
+    return config["prepare"]["rating_threshold"].get(wildcards.dataset)
+
+
+def recipe_of(wildcards):
+    return config["recipes"].get(wildcards.recipe, {})

@@ -1,0 +1,52 @@
+rule download:
+    output:
+        manifest="results/data/{dataset}/raw/MANIFEST.json",
+    log:
+        "results/logs/download/{dataset}.log",
+    conda:
+        "../../envs/specrec.yaml"
+    resources:
+        downloads=1,
+    params:
+        mirror=mirror(),
+    script:
+        "../scripts/download.py"
+
+
+rule prepare:
+    input:
+        manifest="results/data/{dataset}/raw/MANIFEST.json",
+    output:
+        interactions="results/data/{dataset}/interactions.parquet",
+        user_map="results/data/{dataset}/users.parquet",
+        item_meta="results/data/{dataset}/items.parquet",
+    log:
+        "results/logs/prepare/{dataset}.log",
+    conda:
+        "../../envs/specrec.yaml"
+    params:
+        rating_threshold=rating_threshold,
+    script:
+        "../scripts/prepare.py"
+
+
+rule split:
+    input:
+        interactions="results/data/{dataset}/interactions.parquet",
+        user_map="results/data/{dataset}/users.parquet",
+        item_meta="results/data/{dataset}/items.parquet",
+    output:
+        train="results/data/{dataset}/split/seed{seed}/train.parquet",
+        valid="results/data/{dataset}/split/seed{seed}/valid.parquet",
+        test="results/data/{dataset}/split/seed{seed}/test.parquet",
+        meta="results/data/{dataset}/split/seed{seed}/split.json",
+        stats="results/data/{dataset}/split/seed{seed}/stats.csv",
+    log:
+        "results/logs/split/{dataset}_seed{seed}.log",
+    conda:
+        "../../envs/specrec.yaml"
+    params:
+        protocol=config["split"]["protocol"],
+        fractions=config["split"]["fractions"],
+    script:
+        "../scripts/split.py"

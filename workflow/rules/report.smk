@@ -1,0 +1,73 @@
+rule figures:
+    input:
+        spectra=lambda wc: run_files("spectrum.json", wc.dataset),
+        epochs=lambda wc: run_files("epochs.csv", wc.dataset),
+    output:
+        spectrum_pdf="results/figures/{dataset}/spectrum.pdf",
+        spectrum_png=report(
+            "results/figures/{dataset}/spectrum.png",
+            caption="../report/spectrum.rst",
+            category="Spectrum",
+            subcategory="{dataset}",
+        ),
+        stable_rank_pdf="results/figures/{dataset}/stable_rank.pdf",
+        stable_rank_png=report(
+            "results/figures/{dataset}/stable_rank.png",
+            caption="../report/stable_rank.rst",
+            category="Training dynamics",
+            subcategory="{dataset}",
+        ),
+        validation_pdf="results/figures/{dataset}/validation.pdf",
+        validation_png=report(
+            "results/figures/{dataset}/validation.png",
+            caption="../report/validation.rst",
+            category="Training dynamics",
+            subcategory="{dataset}",
+        ),
+        alignment_uniformity_pdf="results/figures/{dataset}/alignment_uniformity.pdf",
+        alignment_uniformity_png=report(
+            "results/figures/{dataset}/alignment_uniformity.png",
+            caption="../report/alignment_uniformity.rst",
+            category="Spectrum",
+            subcategory="{dataset}",
+        ),
+    log:
+        "results/logs/figures/{dataset}.log",
+    conda:
+        "../../envs/specrec.yaml"
+    params:
+        recipes=list(config["recipes"]) + ["none"],
+    script:
+        "../scripts/figures.py"
+
+
+rule tables:
+    input:
+        metrics=run_files("metrics.json"),
+        spectra=run_files("spectrum.json"),
+        stats=split_stats_files(),
+    output:
+        results_csv=report(
+            "results/tables/results.csv",
+            caption="../report/results.rst",
+            category="Tables",
+        ),
+        results_md="results/tables/results.md",
+        spectrum_csv=report(
+            "results/tables/spectrum.csv",
+            caption="../report/spectrum_table.rst",
+            category="Tables",
+        ),
+        spectrum_md="results/tables/spectrum.md",
+        datasets_csv=report(
+            "results/tables/datasets.csv",
+            caption="../report/datasets.rst",
+            category="Tables",
+        ),
+        datasets_md="results/tables/datasets.md",
+    log:
+        "results/logs/tables.log",
+    conda:
+        "../../envs/specrec.yaml"
+    script:
+        "../scripts/tables.py"
