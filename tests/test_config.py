@@ -12,6 +12,7 @@ from specrec.config import ConfigError, check_config, run_targets
 from specrec.data.sources import DATASETS
 from specrec.losses import LOSSES
 from specrec.models import MODELS
+from specrec.samplers import SAMPLERS
 
 ROOT = Path(__file__).resolve().parents[1]
 SCHEMA = str(ROOT / "workflow" / "schemas" / "config.schema.yaml")
@@ -30,7 +31,9 @@ def test_schema_enums_match_the_registries():
     assert props["datasets"]["items"]["enum"] == DATASETS.names()
     assert props["prepare"]["properties"]["rating_threshold"]["propertyNames"]["enum"] == DATASETS.names()
     assert props["runs"]["propertyNames"]["enum"] == MODELS.names()
-    assert props["recipes"]["additionalProperties"]["properties"]["loss"]["enum"] == LOSSES.names()
+    recipe = props["recipes"]["additionalProperties"]["properties"]
+    assert recipe["loss"]["enum"] == LOSSES.names()
+    assert recipe["sampler"]["enum"] == SAMPLERS.names()
 
 
 @pytest.mark.parametrize("name", ["config.yaml", "smoke.yaml"])

@@ -63,3 +63,14 @@ def test_unknown_loss_lists_valid_names():
 def test_bad_parameter_is_a_clear_error():
     with pytest.raises(ValueError, match="bad parameters for loss 'bpr'"):
         build_loss({"loss": "bpr", "gamma": 1.0})
+
+
+def test_shared_negatives_score_like_per_positive_copies():
+    generator = torch.Generator().manual_seed(1)
+    users, positives = torch.randn(5, 4, generator=generator), torch.randn(5, 4, generator=generator)
+    shared = torch.randn(3, 4, generator=generator)
+    for recipe in ({"loss": "bpr", "n_negatives": 3}, {"loss": "ssm", "n_negatives": 3}):
+        loss = build_loss(recipe)
+        once = loss(users, positives, shared)
+        copied = loss(users, positives, shared.expand(5, 3, 4))
+        assert float(sum(once.values())) == pytest.approx(float(sum(copied.values())))

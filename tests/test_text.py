@@ -12,12 +12,12 @@ import pandas as pd
 import pytest
 
 from specrec import io
+from specrec.runtime import pick_device
 from specrec.text import (
     TextModelUnavailableError,
     encode_items,
     item_texts,
     load_model,
-    pick_device,
     resolve_model,
     text_model_slug,
 )

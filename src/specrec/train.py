@@ -28,6 +28,7 @@ from specrec.interactions import UserItems
 from specrec.losses import build_loss
 from specrec.models import MODELS
 from specrec.runtime import pick_device, seed_everything, set_threads
+from specrec.samplers import SAMPLERS
 from specrec.spectral import effective_rank, stable_rank
 
 log = logging.getLogger("specrec.train")
@@ -110,39 +111,29 @@ def load_data(split_dir: Path, device: str) -> Data:
     return Data(split=split, **sets)
 
 
-def sample_negatives(
-    users: torch.Tensor, n: int, train: UserItems, generator: torch.Generator, rounds: int = 3
-) -> torch.Tensor:
-    """Uniform negatives (B x n); items the user trained on are re-drawn (a few rounds, vectorised)."""
-    negatives = torch.randint(train.n_items, (users.numel(), n), generator=generator, device=users.device)
-    for _ in range(rounds):
-        clash = train.contains(users.unsqueeze(1).expand_as(negatives), negatives)
-        n_clash = int(clash.sum())
-        if n_clash == 0:
-            break
-        negatives[clash] = torch.randint(train.n_items, (n_clash,), generator=generator, device=users.device)
-    return negatives
+def train_step(model, loss_fn, optimizer, users, items, train: UserItems, generator) -> float:
+    """One Adam step on a mini-batch of (user, positive item) edges; returns the loss."""
+    user_table, item_table = model()
+    negatives = None
+    if getattr(loss_fn, "n_negatives", 0) > 0:
+        sampler = SAMPLERS[loss_fn.sampler]
+        negatives = item_table[sampler(users, loss_fn.n_negatives, train, generator)]
+    loss = sum(loss_fn(user_table[users], item_table[items], negatives).values())
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    optimizer.step()
+    return float(loss.detach())
 
 
 def train_epoch(model, loss_fn, optimizer, data: Data, settings: TrainSettings, generator) -> float:
     """One pass over the training edges in random order; returns the mean loss."""
     users, items = data.train.pairs()
     order = torch.randperm(users.numel(), generator=generator, device=users.device)
-    total, batches = 0.0, 0
-    for batch in order.split(settings.batch_size):
-        u, i = users[batch], items[batch]
-        user_table, item_table = model()
-        negatives = None
-        if getattr(loss_fn, "n_negatives", 0) > 0:
-            negatives = item_table[sample_negatives(u, loss_fn.n_negatives, data.train, generator)]
-        parts = loss_fn(user_table[u], item_table[i], negatives)
-        loss = sum(parts.values())
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-        total += float(loss.detach())
-        batches += 1
-    return total / max(batches, 1)
+    losses = [
+        train_step(model, loss_fn, optimizer, users[batch], items[batch], data.train, generator)
+        for batch in order.split(settings.batch_size)
+    ]
+    return sum(losses) / max(len(losses), 1)
 
 
 def spectral_row(user_table: torch.Tensor, item_table: torch.Tensor) -> dict:

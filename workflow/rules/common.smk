@@ -1,5 +1,3 @@
-import os
-
 from snakemake.utils import validate
 
 from specrec.config import check_config, run_targets, text_model_slug
@@ -62,11 +60,6 @@ def all_targets():
             slug=TEXT_SLUG,
         )
     return targets
-
-
-def mirror():
-    """The offline mirror: the config key wins, else $SPECREC_MIRROR, else download from the web."""
-    return config.get("mirror") or os.environ.get("SPECREC_MIRROR") or None
 
 
 def rating_threshold(wildcards):

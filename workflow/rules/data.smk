@@ -5,10 +5,6 @@ rule download:
         "results/logs/download/{dataset}.log",
     conda:
         "../../envs/specrec.yaml"
-    resources:
-        downloads=1,
-    params:
-        mirror=mirror(),
     script:
         "../scripts/download.py"
 

@@ -18,6 +18,7 @@ class SampledSoftmax:
 
     n_negatives: int = 64
     temperature: float = 1.0
+    sampler: str = "shared"
 
     def __call__(self, users, positives, negatives) -> dict[str, torch.Tensor]:
         positive, negative = dot_scores(users, positives, negatives)

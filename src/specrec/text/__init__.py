@@ -7,7 +7,6 @@ from specrec.text.encode import (
     encode_texts,
     item_texts,
     load_model,
-    pick_device,
     resolve_model,
     text_model_slug,
 )
@@ -19,7 +18,6 @@ __all__ = [
     "encode_texts",
     "item_texts",
     "load_model",
-    "pick_device",
     "resolve_model",
     "text_model_slug",
 ]

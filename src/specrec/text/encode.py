@@ -18,6 +18,7 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from specrec import io
+from specrec.runtime import pick_device
 
 DEFAULT_MODEL = "all-MiniLM-L6-v2"
 _BUNDLED_ALIASES = {DEFAULT_MODEL, f"sentence-transformers/{DEFAULT_MODEL}"}
@@ -90,20 +91,6 @@ def text_model_slug(name: str) -> str:
     if not slug:
         raise ValueError(f"cannot derive a path-safe name from text model {name!r}")
     return slug
-
-
-def pick_device(device: str = "auto") -> str:
-    """Use the fastest available accelerator for "auto"; an explicit choice is respected as is."""
-    if device != "auto":
-        return device
-    import torch
-
-    if torch.cuda.is_available():
-        return "cuda"
-    mps = getattr(torch.backends, "mps", None)
-    if mps is not None and mps.is_available():
-        return "mps"
-    return "cpu"
 
 
 def _is_offline() -> bool:

@@ -1,0 +1,39 @@
+"""Negative samplers. A sampler returns item ids: (B x n) per positive, or (n,) shared by the whole batch.
+
+`uniform` draws n items per positive, uniformly, and re-draws items the user trained on (as LightGCN's
+sampler does). `shared` draws one uniform set of n items per mini-batch that every user in it is scored
+against: a (B x d) @ (d x n) matmul instead of gathering B*n*d values, which makes many negatives cheap
+(the usual sampled-softmax set-up); accidental hits are not removed, and at n << n_items they are rare.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from specrec.interactions import UserItems
+from specrec.registry import Registry
+
+SAMPLERS: Registry = Registry("sampler")
+
+
+@SAMPLERS.register("uniform")
+def uniform_negatives(
+    users: torch.Tensor, n: int, train: UserItems, generator: torch.Generator, rounds: int = 3
+) -> torch.Tensor:
+    """(B x n) uniform negatives; items the user trained on are re-drawn (a few vectorised rounds)."""
+    negatives = torch.randint(train.n_items, (users.numel(), n), generator=generator, device=users.device)
+    for _ in range(rounds):
+        clash = train.contains(users.unsqueeze(1).expand_as(negatives), negatives)
+        n_clash = int(clash.sum())
+        if n_clash == 0:
+            break
+        negatives[clash] = torch.randint(train.n_items, (n_clash,), generator=generator, device=users.device)
+    return negatives
+
+
+@SAMPLERS.register("shared")
+def shared_negatives(
+    users: torch.Tensor, n: int, train: UserItems, generator: torch.Generator
+) -> torch.Tensor:
+    """(n,) uniform items shared by every positive of the mini-batch."""
+    return torch.randint(train.n_items, (n,), generator=generator, device=users.device)
