@@ -168,6 +168,19 @@ def _legend(
     return legend
 
 
+def _user_item_figure(runs: pd.DataFrame, draw, title: str, colours, styles, pdf, png) -> None:
+    """One row per dataset, user table left and item table right; `draw(ax, runs_of_dataset, side)`."""
+    datasets = sorted(runs["dataset"].unique())
+    with _figure(len(datasets), 2) as (fig, axes):
+        for row, dataset in zip(axes, datasets, strict=True):
+            for ax, side in zip(row, ("user", "item"), strict=True):
+                draw(ax, runs[runs["dataset"] == dataset], side)
+                ax.set_title(f"{dataset}: {side} embeddings")
+        _legend(fig, runs, colours, styles)
+        fig.suptitle(title)
+        save_figure(fig, pdf, png)
+
+
 def _line_kwargs(model: str, recipe: str, colours: dict, styles: dict, n_points: int) -> dict:
     """Markers on every ~10th point only, so dense curves stay readable."""
     return {
@@ -204,22 +217,18 @@ def plot_spectrum(
     runs = spectrum_frame(spectrum_files)
     runs = _require_rows(runs[runs["dim"] > 1], "every run has dim == 1 (no spectrum to show)")
     colours, styles = _palettes(runs, recipes, models)
-    datasets = sorted(runs["dataset"].unique())
-    with _figure(len(datasets), 2) as (fig, axes):
-        for row, dataset in zip(axes, datasets, strict=True):
-            subset = runs[runs["dataset"] == dataset]
-            for ax, side in zip(row, ("user", "item"), strict=True):
-                for (model, recipe), group in subset.groupby(["model", "recipe"]):
-                    curve = _mean_relative_spectrum(group[f"{side}_singular_values"])
-                    k = np.arange(1, len(curve) + 1)
-                    ax.plot(k, curve, **_line_kwargs(model, recipe, colours, styles, len(k)))
-                ax.set_yscale("log", nonpositive="mask")
-                ax.set_xlabel("singular-value index $k$")
-                ax.set_ylabel(r"$\sigma_k / \sigma_1$ (log scale)")
-                ax.set_title(f"{dataset}: {side} embeddings")
-        _legend(fig, runs, colours, styles)
-        fig.suptitle("Singular-value spectrum (mean over seeds; steep drop = collapse)")
-        save_figure(fig, pdf, png)
+
+    def draw(ax, subset: pd.DataFrame, side: str) -> None:
+        for (model, recipe), group in subset.groupby(["model", "recipe"]):
+            curve = _mean_relative_spectrum(group[f"{side}_singular_values"])
+            k = np.arange(1, len(curve) + 1)
+            ax.plot(k, curve, **_line_kwargs(model, recipe, colours, styles, len(k)))
+        ax.set_yscale("log", nonpositive="mask")
+        ax.set_xlabel("singular-value index $k$")
+        ax.set_ylabel(r"$\sigma_k / \sigma_1$ (log scale)")
+
+    title = "Singular-value spectrum (mean over seeds; steep drop = collapse)"
+    _user_item_figure(runs, draw, title, colours, styles, pdf, png)
 
 
 # ---------------------------------------------------------------- (b) stable rank during training
@@ -238,31 +247,22 @@ def plot_stable_rank(
     """
     runs = _require_rows(_drop_untrained(epochs_frame(epochs_files)), "only untrained (epoch-0) runs given")
     colours, styles = _palettes(runs, recipes, models)
-    datasets = sorted(runs["dataset"].unique())
-    with _figure(len(datasets), 2) as (fig, axes):
-        for row, dataset in zip(axes, datasets, strict=True):
-            subset = runs[runs["dataset"] == dataset]
-            for ax, side in zip(row, ("user", "item"), strict=True):
-                column = f"{side}_stable_rank"
-                for (model, recipe), group in subset.groupby(["model", "recipe"]):
-                    stats = group.dropna(subset=[column]).groupby("epoch")[column].agg(["mean", "min", "max"])
-                    kwargs = _line_kwargs(model, recipe, colours, styles, len(stats))
-                    ax.plot(stats.index, stats["mean"], **kwargs)
-                    if group["seed"].nunique() > 1:
-                        ax.fill_between(
-                            stats.index,
-                            stats["min"],
-                            stats["max"],
-                            color=kwargs["color"],
-                            alpha=0.18,
-                            linewidth=0,
-                        )
-                ax.set_xlabel("epoch")
-                ax.set_ylabel(r"stable rank $\|E\|_F^2 / \|E\|_2^2$")
-                ax.set_title(f"{dataset}: {side} embeddings")
-        _legend(fig, runs, colours, styles)
-        fig.suptitle("Stable rank during training (mean over seeds, band = min–max)")
-        save_figure(fig, pdf, png)
+
+    def draw(ax, subset: pd.DataFrame, side: str) -> None:
+        column = f"{side}_stable_rank"
+        for (model, recipe), group in subset.groupby(["model", "recipe"]):
+            stats = group.dropna(subset=[column]).groupby("epoch")[column].agg(["mean", "min", "max"])
+            kwargs = _line_kwargs(model, recipe, colours, styles, len(stats))
+            ax.plot(stats.index, stats["mean"], **kwargs)
+            if group["seed"].nunique() > 1:
+                ax.fill_between(
+                    stats.index, stats["min"], stats["max"], color=kwargs["color"], alpha=0.18, linewidth=0
+                )
+        ax.set_xlabel("epoch")
+        ax.set_ylabel(r"stable rank $\|E\|_F^2 / \|E\|_2^2$")
+
+    title = "Stable rank during training (mean over seeds, band = min–max)"
+    _user_item_figure(runs, draw, title, colours, styles, pdf, png)
 
 
 # ---------------------------------------------------------------- (c) validation curve

@@ -192,7 +192,7 @@ def fit(spec: RunSpec, model, data: Data, device: str) -> tuple[list[dict], int]
     if state is not None:
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
-        generator.set_state(state["generator"])
+        generator.set_state(state["generator"].cpu())  # RNG states are CPU byte tensors, even for CUDA
         history, best = state["history"], state["best"]
         log.info("resuming %s from epoch %d", spec.run_dir, len(history))
     progress = tqdm(range(len(history) + 1, settings.epochs + 1), desc=str(spec.run_dir), mininterval=2.0)

@@ -37,6 +37,7 @@ rule figures:
         "../../envs/specrec.yaml"
     params:
         recipes=list(config["recipes"]) + ["none"],
+        models=list(config["runs"]),
     script:
         "../scripts/figures.py"
 

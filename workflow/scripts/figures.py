@@ -2,13 +2,10 @@ from specrec import plots
 from specrec.runtime import log_to
 
 log_to(snakemake.log[0])
-spectra, epochs, out, recipes = (
-    snakemake.input.spectra,
-    snakemake.input.epochs,
-    snakemake.output,
-    snakemake.params.recipes,
-)
-plots.plot_spectrum(spectra, out.spectrum_pdf, out.spectrum_png, recipes)
-plots.plot_stable_rank(epochs, out.stable_rank_pdf, out.stable_rank_png, recipes)
-plots.plot_validation_curve(epochs, out.validation_pdf, out.validation_png, recipes)
-plots.plot_alignment_uniformity(spectra, out.alignment_uniformity_pdf, out.alignment_uniformity_png, recipes)
+spectra, epochs, out = snakemake.input.spectra, snakemake.input.epochs, snakemake.output
+# Colours per recipe and line styles per model come from the whole config, so they match across figures.
+style = {"recipes": snakemake.params.recipes, "models": snakemake.params.models}
+plots.plot_spectrum(spectra, out.spectrum_pdf, out.spectrum_png, **style)
+plots.plot_stable_rank(epochs, out.stable_rank_pdf, out.stable_rank_png, **style)
+plots.plot_validation_curve(epochs, out.validation_pdf, out.validation_png, **style)
+plots.plot_alignment_uniformity(spectra, out.alignment_uniformity_pdf, out.alignment_uniformity_png, **style)
