@@ -61,6 +61,9 @@ def test_ml100k_tables(tmp_path):
         "dropped_below_threshold": 0,
         "rating_threshold": None,
         "has_timestamp": True,
+        "dropped_by_kcore": 0,
+        "kcore": 0,
+        "provided_split": False,
     }
     inter = pd.read_parquet(out / "interactions.parquet")
     assert dict(inter.dtypes.astype(str)) == {
@@ -282,3 +285,14 @@ def test_real_ml100k(tmp_path):
     summary = prepare("ml-100k", tmp_path / "raw", tmp_path / "out")
     assert (summary["n_users"], summary["n_items"], summary["n_interactions"]) == (943, 1682, 100_000)
     assert summary["has_timestamp"]
+
+
+def test_kcore_mask_peels_until_stable():
+    from specrec.data.prepare import kcore_mask
+
+    # user 2 has one edge; removing it leaves item 12 with one edge, which goes too (cascade)
+    users = np.array([0, 0, 0, 1, 1, 1, 2, 3, 3, 3])
+    items = np.array([10, 11, 13, 10, 11, 13, 12, 10, 11, 12])
+    keep = kcore_mask(users, items, 2)
+    assert keep.tolist() == [True, True, True, True, True, True, False, True, True, False]
+    assert kcore_mask(users, items, 1).all()

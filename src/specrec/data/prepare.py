@@ -1,9 +1,10 @@
 """Turn a folder of raw files into the three tables every later stage reads.
 
-interactions.parquet (user, item, rating[, timestamp]), users.parquet and items.parquet, with users and
-items renumbered 0..n-1 in sorted order of their raw ids. Renumbering happens after the rating threshold,
-so the id space holds exactly the users and items that have a kept interaction: no all-zero rows or
-columns in the interaction matrix, which would distort its spectrum.
+interactions.parquet (user, item, rating[, timestamp][, part]), users.parquet and items.parquet, with
+users and items renumbered 0..n-1 in sorted order of their raw ids. Renumbering happens after the rating
+threshold and the optional k-core filter, so the id space holds exactly the users and items that have a
+kept interaction: no all-zero rows or columns in the interaction matrix, which would distort its spectrum.
+`part` ("train"/"test") is kept for datasets that ship their own split (LightGCN's, DirectSpec's).
 """
 
 from __future__ import annotations
@@ -27,12 +28,14 @@ def prepare(
     raw_dir: str | os.PathLike,
     out_dir: str | os.PathLike,
     rating_threshold: float | None = None,
+    kcore: int = 0,
 ) -> dict:
     """Parse raw_dir, deduplicate, apply the threshold, renumber, write the tables; return a summary.
 
     rating_threshold None means the dataset's default_rating_threshold (None for the MovieLens sets:
     every rating is a positive interaction). Duplicate (user, item) pairs keep the last rating in file
-    order, i.e. the latest one the raw data lists.
+    order, i.e. the latest one the raw data lists. kcore > 0 keeps the largest subgraph in which every user
+    and every item has at least kcore interactions.
     """
     source = get_source(dataset)
     threshold = source.default_rating_threshold if rating_threshold is None else rating_threshold
@@ -41,6 +44,12 @@ def prepare(
     kept = ratings if threshold is None else ratings[ratings["rating"] >= threshold]
     if kept.empty:
         raise ValueError(f"{source.name}: no interaction has rating >= {threshold}")
+    before_kcore = len(kept)
+    kept = kept[kcore_mask(kept["user"].to_numpy(), kept["item"].to_numpy(), kcore)] if kcore > 0 else kept
+    if kept.empty:
+        raise ValueError(
+            f"{source.name}: the {kcore}-core is empty (every user or item has fewer interactions)"
+        )
     raw_users, user = np.unique(kept["user"].to_numpy(), return_inverse=True)
     raw_items, item = np.unique(kept["item"].to_numpy(), return_inverse=True)
     interactions = _interactions(kept, user, item)
@@ -54,10 +63,30 @@ def prepare(
         "n_items": len(raw_items),
         "n_interactions": len(interactions),
         "duplicates": duplicates,
-        "dropped_below_threshold": len(ratings) - len(kept),
+        "dropped_below_threshold": len(ratings) - before_kcore,
+        "dropped_by_kcore": before_kcore - len(kept),
         "rating_threshold": threshold,
+        "kcore": kcore,
         "has_timestamp": "timestamp" in interactions.columns,
+        "provided_split": "part" in interactions.columns,
     }
+
+
+def kcore_mask(users: np.ndarray, items: np.ndarray, k: int) -> np.ndarray:
+    """Rows of the k-core: drop users and items with < k interactions, repeatedly, until none is left.
+
+    Each round is two bincounts over the surviving edges; rounds stop when nothing changes.
+    """
+    _, user = np.unique(users, return_inverse=True)
+    _, item = np.unique(items, return_inverse=True)
+    keep = np.ones(len(user), dtype=bool)
+    while True:
+        user_degree = np.bincount(user[keep], minlength=user.max() + 1)
+        item_degree = np.bincount(item[keep], minlength=item.max() + 1)
+        still = keep & (user_degree[user] >= k) & (item_degree[item] >= k)
+        if still.sum() == keep.sum():
+            return keep
+        keep = still
 
 
 def _deduplicate(ratings: pd.DataFrame) -> tuple[pd.DataFrame, int]:
@@ -75,6 +104,8 @@ def _interactions(kept: pd.DataFrame, user: np.ndarray, item: np.ndarray) -> pd.
     }
     if "timestamp" in kept.columns:
         columns["timestamp"] = kept["timestamp"].to_numpy(dtype=np.int64)
+    if "part" in kept.columns:
+        columns["part"] = kept["part"].astype(str).to_numpy()
     frame = pd.DataFrame(columns)
     order = np.lexsort((frame["item"].to_numpy(), frame["user"].to_numpy()))
     return frame.iloc[order].reset_index(drop=True)
