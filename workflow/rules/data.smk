@@ -16,6 +16,7 @@ rule prepare:
         interactions="results/data/{dataset}/interactions.parquet",
         user_map="results/data/{dataset}/users.parquet",
         item_meta="results/data/{dataset}/items.parquet",
+        stats="results/data/{dataset}/stats.csv",
     log:
         "results/logs/prepare/{dataset}.log",
     conda:

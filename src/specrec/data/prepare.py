@@ -56,6 +56,7 @@ def prepare(
     out_dir = Path(out_dir)
     io.write_parquet(out_dir / "interactions.parquet", interactions)
     io.write_parquet(out_dir / "users.parquet", _id_map("user", raw_users))
+    io.write_csv(out_dir / "stats.csv", dataset_stats(interactions, len(raw_users), len(raw_items)))
     _write_items(out_dir / "items.parquet", _items(tables.items, raw_items))
     return {
         "dataset": source.name,
@@ -70,6 +71,24 @@ def prepare(
         "has_timestamp": "timestamp" in interactions.columns,
         "provided_split": "part" in interactions.columns,
     }
+
+
+def dataset_stats(interactions: pd.DataFrame, n_users: int, n_items: int) -> pd.DataFrame:
+    """Rows `all` and, for a provided split, one per part: distinct users, items, interactions, density."""
+    parts = {"all": interactions}
+    if "part" in interactions.columns:
+        parts |= {name: frame for name, frame in interactions.groupby("part", sort=True)}
+    rows = [
+        {
+            "part": name,
+            "users": int(frame["user"].nunique()),
+            "items": int(frame["item"].nunique()),
+            "interactions": len(frame),
+            "density": len(frame) / (n_users * n_items),
+        }
+        for name, frame in parts.items()
+    ]
+    return pd.DataFrame(rows, columns=["part", "users", "items", "interactions", "density"])
 
 
 def kcore_mask(users: np.ndarray, items: np.ndarray, k: int) -> np.ndarray:
@@ -90,8 +109,13 @@ def kcore_mask(users: np.ndarray, items: np.ndarray, k: int) -> np.ndarray:
 
 
 def _deduplicate(ratings: pd.DataFrame) -> tuple[pd.DataFrame, int]:
-    """Keep the last occurrence of each (user, item); return the rest's count for the summary."""
-    repeated = ratings.duplicated(["user", "item"], keep="last")
+    """Keep the last occurrence of each (user, item) (per part of a provided split); count the rest.
+
+    A provided split keeps a pair that its files list in both parts (CiteULike has 11): the published
+    train and test sizes count them, and the papers' evaluation treats them that way.
+    """
+    key = ["user", "item", "part"] if "part" in ratings.columns else ["user", "item"]
+    repeated = ratings.duplicated(key, keep="last")
     return ratings[~repeated], int(repeated.sum())
 
 
