@@ -1,6 +1,7 @@
 """The config schema, the registries and the cross-checks agree, and bad configs fail with clear errors."""
 
 import copy
+import re
 from pathlib import Path
 
 import pytest
@@ -8,8 +9,9 @@ import yaml
 from snakemake.exceptions import WorkflowError
 from snakemake.utils import validate
 
-from specrec.config import ConfigError, check_config, run_targets
+from specrec.config import ConfigError, check_config, prepare_settings, run_targets, split_settings
 from specrec.data.sources import DATASETS
+from specrec.data.split import SPLITS
 from specrec.losses import LOSSES
 from specrec.models import MODELS
 from specrec.samplers import SAMPLERS
@@ -30,6 +32,8 @@ def test_schema_enums_match_the_registries():
     props = schema()["properties"]
     assert props["datasets"]["items"]["enum"] == DATASETS.names()
     assert props["prepare"]["properties"]["rating_threshold"]["propertyNames"]["enum"] == DATASETS.names()
+    assert props["split"]["properties"]["per_dataset"]["propertyNames"]["enum"] == DATASETS.names()
+    assert schema()["$defs"]["protocol"]["enum"] == sorted(SPLITS)
     assert props["runs"]["propertyNames"]["enum"] == MODELS.names()
     recipe = props["recipes"]["additionalProperties"]["properties"]
     assert recipe["loss"]["enum"] == LOSSES.names()
@@ -56,7 +60,7 @@ def test_defaults_fill_a_minimal_config():
 def test_unknown_dataset_is_a_schema_error_listing_valid_names():
     config = load("config.yaml")
     config["datasets"] = ["ml-2m"]
-    with pytest.raises(WorkflowError, match=r"'ml-2m' is not one of \['ml-100k', 'ml-1m'\]"):
+    with pytest.raises(WorkflowError, match=re.escape(f"'ml-2m' is not one of {DATASETS.names()}")):
         validate(config, SCHEMA)
 
 
@@ -93,3 +97,20 @@ def test_run_targets_cross_every_dataset_run_and_seed():
     runs = run_targets(config)
     assert len(runs) == 2 * 3 * 2
     assert {"dataset": "ml-1m", "model": "mf", "recipe": "ssm", "seed": 2} in runs
+
+
+def test_per_dataset_split_overrides_and_prepare_settings():
+    config = load("config.yaml") | {"datasets": ["ml-100k", "ml-1m"]}
+    config["split"]["per_dataset"] = {"ml-100k": {"protocol": "user_ratio", "fractions": [0.6, 0.2, 0.2]}}
+    validate(config, SCHEMA)
+    check_config(config)
+    assert split_settings(config, "ml-100k") == {
+        "protocol": "user_ratio",
+        "fractions": [0.6, 0.2, 0.2],
+        "valid_fraction": 0.1,
+    }
+    assert split_settings(config, "ml-1m")["protocol"] == "random_edge"
+    assert prepare_settings(config, "ml-1m") == {"rating_threshold": None, "kcore": 0, "bad_rows": "error"}
+    config["split"]["per_dataset"]["ml-1m"] = {"fractions": [0.5, 0.1, 0.1]}
+    with pytest.raises(ConfigError, match="must sum to 1"):
+        check_config(config)

@@ -275,3 +275,28 @@ def test_dataset_from_stats_path_errors():
     assert tables.dataset_from_stats_path("/data/x/results/data/ml-1m/split/seed2/stats.csv") == ("ml-1m", 2)
     with pytest.raises(ValueError, match="split"):
         tables.dataset_from_stats_path("results/ml-1m/stats.csv")
+
+
+def test_results_table_says_which_split_protocol_was_used(tmp_path):
+    from specrec import io
+    from specrec.tables import results_table
+
+    files = []
+    for recipe, split in (
+        ("bpr", {"protocol": "provided", "fractions": None, "valid_fraction": 0.1, "seed": 1}),
+        ("ssm", {"protocol": "random_edge", "fractions": [0.8, 0.1, 0.1], "valid_fraction": None, "seed": 1}),
+    ):
+        path = tmp_path / f"runs/toy/mf/{recipe}/seed1/metrics.json"
+        metrics = {
+            name: 0.1 for name in ("recall@20", "recall_truncated@20", "ndcg@10", "ndcg@20", "ndcg@50")
+        }
+        io.write_json(
+            path,
+            {"dataset": "toy", "model": "mf", "recipe": recipe, "seed": 1, "best_epoch": 3,
+             "train_seconds": 1.0, "test": metrics, "split": split},
+        )  # fmt: skip
+        files.append(path)
+    table = results_table(files, tmp_path / "r.csv", tmp_path / "r.md")
+    labels = dict(zip(table["recipe"], table["split"], strict=True))
+    assert labels == {"bpr": "provided (+0.1 of train as valid)", "ssm": "random_edge 0.8/0.1/0.1"}
+    assert "provided (+0.1 of train as valid)" in (tmp_path / "r.md").read_text()

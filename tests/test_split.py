@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from specrec import io
-from specrec.data.split import SPLITS, Split, load_split, random_edge_split, write_split
+from specrec.data.split import PARTS, SPLITS, Split, load_split, random_edge_split, write_split
 
 N_USERS, N_ITEMS = 40, 60
 
@@ -108,6 +108,7 @@ def test_write_split_files(tmp_path):
         "seed": 9,
         "protocol": "random_edge",
         "fractions": [0.8, 0.1, 0.1],
+        "valid_fraction": None,
         "counts": {"train": 802, "valid": 101, "test": 100},
     }
 
@@ -153,3 +154,45 @@ def test_write_split_rejects_ids_outside_the_maps(tmp_path):
     io.write_parquet(paths[1], pd.DataFrame({"user": np.arange(5, dtype=np.int32)}))
     with pytest.raises(ValueError, match="outside"):
         write_split(*paths, tmp_path / "split")
+
+
+def provided_interactions() -> pd.DataFrame:
+    """20 users with 1..20 training items each and 2 test items; the pair (0, 0) is in both parts."""
+    users = np.repeat(np.arange(20), np.arange(1, 21))
+    items = np.concatenate([np.arange(n) for n in range(1, 21)])
+    train = pd.DataFrame({"user": users, "item": items, "part": "train"})
+    test = pd.DataFrame({"user": np.repeat(np.arange(20), 2), "item": np.tile([0, 99], 20), "part": "test"})
+    return pd.concat([train, test], ignore_index=True)
+
+
+def test_provided_split_keeps_test_and_holds_out_a_tenth_of_each_users_training_items():
+    frame = provided_interactions()
+    parts = SPLITS["provided"](frame, seed=5, valid_fraction=0.1)
+    assert len(parts["test"]) == 40
+    train_counts = parts["train"].groupby("user").size()
+    valid_counts = parts["valid"].groupby("user").size().reindex(range(20), fill_value=0)
+    n = np.arange(1, 21)
+    held_out = n - np.floor(n * 0.9 + 0.5).astype(int)  # the train boundary rounds to the nearest row
+    assert valid_counts.tolist() == held_out.tolist()
+    assert (train_counts + valid_counts).tolist() == list(range(1, 21))
+    train_pairs = set(map(tuple, frame[frame.part == "train"][["user", "item"]].to_numpy()))
+    got = set(map(tuple, parts["train"].to_numpy())) | set(map(tuple, parts["valid"].to_numpy()))
+    assert got == train_pairs
+    again = SPLITS["provided"](frame, seed=5, valid_fraction=0.1)
+    assert all(parts[name].equals(again[name]) for name in PARTS)
+
+
+def test_provided_split_needs_a_part_column():
+    with pytest.raises(ValueError, match="ships its own train/test split"):
+        SPLITS["provided"](pd.DataFrame({"user": [0], "item": [0]}), seed=1)
+
+
+def test_user_ratio_split_cuts_every_user():
+    users = np.repeat(np.arange(30), 10)
+    frame = pd.DataFrame({"user": users, "item": np.tile(np.arange(10), 30)})
+    parts = SPLITS["user_ratio"](frame, fractions=(0.6, 0.2, 0.2), seed=2)
+    for name, size in (("train", 6), ("valid", 2), ("test", 2)):
+        assert (parts[name].groupby("user").size() == size).all()
+    assert sum(len(p) for p in parts.values()) == 300
+    joined = pd.concat(parts.values())
+    assert not joined.duplicated().any()

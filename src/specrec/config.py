@@ -16,7 +16,14 @@ from specrec.text.encode import text_model_slug
 
 NO_RECIPE = "none"  # the recipe of models that are fitted, not trained (popularity)
 
-__all__ = ["ConfigError", "check_config", "run_targets", "text_model_slug"]
+__all__ = [
+    "ConfigError",
+    "check_config",
+    "prepare_settings",
+    "run_targets",
+    "split_settings",
+    "text_model_slug",
+]
 
 
 class ConfigError(ValueError):
@@ -25,6 +32,10 @@ class ConfigError(ValueError):
 
 def check_config(config: dict) -> None:
     _check_names("dataset", config["datasets"], DATASETS.names())
+    for dataset in config["datasets"]:
+        fractions = split_settings(config, dataset)["fractions"]
+        if abs(sum(fractions) - 1.0) > 1e-9:
+            raise ConfigError(f"split fractions of {dataset} must sum to 1, got {fractions}")
     _check_names("model", config["runs"], MODELS.names())
     for name, recipe in config["recipes"].items():
         _check_names(f"loss of recipe {name!r}", [recipe["loss"]], LOSSES.names())
@@ -38,6 +49,23 @@ def _check_names(what: str, given, valid: list[str]) -> None:
     unknown = [name for name in given if name not in valid]
     if unknown:
         raise ConfigError(f"unknown {what} {', '.join(map(repr, unknown))}; valid names: {', '.join(valid)}")
+
+
+def prepare_settings(config: dict, dataset: str) -> dict:
+    """Keyword arguments of specrec.data.prepare.prepare for one dataset."""
+    section = config["prepare"]
+    return {
+        "rating_threshold": section["rating_threshold"].get(dataset),
+        "kcore": section["kcore"],
+        "bad_rows": section["bad_rows"],
+    }
+
+
+def split_settings(config: dict, dataset: str) -> dict:
+    """protocol, fractions and valid_fraction of one dataset: the global ones, then its overrides."""
+    section = config["split"]
+    settings = {key: section[key] for key in ("protocol", "fractions", "valid_fraction")}
+    return settings | section["per_dataset"].get(dataset, {})
 
 
 def run_targets(config: dict) -> list[dict]:

@@ -67,13 +67,12 @@ def spectrum_frame(spectrum_files: Sequence[PathLike]) -> pd.DataFrame:
 
 
 def dataset_from_stats_path(path: PathLike) -> tuple[str, int | None]:
-    """Read (dataset, seed) from `.../data/{dataset}/split/seed{seed}/stats.csv`."""
-    parts = Path(path).parts
-    for i in range(len(parts) - 3, -1, -1):
-        if parts[i] == "data" and i + 2 < len(parts) and parts[i + 2] == "split":
-            seed = re.fullmatch(r"seed(\d+)", parts[i + 3]) if i + 3 < len(parts) else None
-            return parts[i + 1], int(seed.group(1)) if seed else None
-    raise ValueError(f"cannot find data/{{dataset}}/split/ in stats path {str(path)!r}")
+    """(dataset, seed) of `.../data/{dataset}/split/seed{seed}/stats.csv`, or (dataset, None) for the
+    statistics as prepared, `.../data/{dataset}/stats.csv`."""
+    match = re.search(r"(?:^|/)data/([^/]+)/(?:split/seed(\d+)/)?stats\.csv$", Path(path).as_posix())
+    if match is None:
+        raise ValueError(f"not a data/{{dataset}}/[split/seed{{seed}}/]stats.csv path: {str(path)!r}")
+    return match.group(1), int(match.group(2)) if match.group(2) else None
 
 
 def _order_runs(frame: pd.DataFrame, recipes: Sequence[str] | None) -> pd.DataFrame:
@@ -136,9 +135,13 @@ def results_table(
     if missing:
         raise ValueError(f"metrics.json files lack fields: {', '.join(missing)}")
     table = _order_runs(_mean_std(runs, [*RESULT_METRICS, "best_epoch", "train_seconds"]), recipes)
+    protocols = (
+        runs.assign(split=split_labels(runs)).groupby(RUN_KEYS)["split"].agg(lambda s: ", ".join(set(s)))
+    )
+    table.insert(3, "split", table.set_index(RUN_KEYS).index.map(protocols))
 
-    md = table[["dataset", "model", "recipe", "n_seeds"]]
-    md = md.set_axis(["Dataset", "Model", "Recipe", "Seeds"], axis=1)
+    md = table[["dataset", "model", "recipe", "split", "n_seeds"]]
+    md = md.set_axis(["Dataset", "Model", "Recipe", "Split", "Seeds"], axis=1)
     for metric, label in RESULT_METRICS.items():
         md[label] = _pm(table[f"{metric}_mean"], table[f"{metric}_std"])
     best = table[f"{BOLD_METRIC}_mean"] == table.groupby("dataset")[f"{BOLD_METRIC}_mean"].transform("max")
@@ -150,22 +153,38 @@ def results_table(
     return table
 
 
+def split_labels(runs: pd.DataFrame) -> pd.Series:
+    """'random_edge 0.8/0.1/0.1' or 'provided (+0.1 of train as valid)' per run, from metrics.json's split."""
+    if "split_protocol" not in runs:
+        return pd.Series("unknown", index=runs.index)
+
+    def label(row) -> str:
+        if row["split_protocol"] == "provided":
+            return f"provided (+{row['split_valid_fraction']:g} of train as valid)"
+        fractions = row.get("split_fractions")
+        shown = "/".join(f"{f:g}" for f in fractions) if isinstance(fractions, list) else "?"
+        return f"{row['split_protocol']} {shown}"
+
+    return runs.apply(label, axis=1)
+
+
 def dataset_table(stats_files: Sequence[PathLike], csv_out: PathLike, md_out: PathLike) -> pd.DataFrame:
-    """Stack the per-dataset split statistics (all/train/valid/test) with dataset and seed columns."""
+    """Stack dataset statistics with dataset and seed columns: as prepared (no seed; a provided split's
+    parts) and per seeded split (all/train/valid/test)."""
     files = require_files(stats_files, "stats.csv")
     keys = [dataset_from_stats_path(f) for f in files]
     frames = [pd.read_csv(f).assign(dataset=d, seed=s) for f, (d, s) in zip(files, keys, strict=True)]
     table = pd.concat(frames, ignore_index=True)
     table = table[["dataset", "seed", *[c for c in table.columns if c not in ("dataset", "seed")]]]
 
-    md = table.rename(columns=str.capitalize)
-    for col in ("Users", "Items", "Interactions"):
+    md = table.rename(columns=lambda c: c.capitalize().replace("_", " "))
+    for col in ("Users", "Items", "Interactions", "Raw rows"):
         if col in md:
-            md[col] = md[col].map("{:,}".format)
+            md[col] = md[col].map(lambda n: "" if pd.isna(n) else f"{int(n):,}")
     if "Density" in md:
         md["Density"] = md["Density"].map(lambda d: f"{100 * d:.4g}%")
-    md["Seed"] = md["Seed"].map(lambda s: "–" if pd.isna(s) else str(int(s)))
-    _write(table, md, csv_out, md_out, numeric=["Users", "Items", "Interactions", "Density"])
+    md["Seed"] = md["Seed"].map(lambda s: "as prepared" if pd.isna(s) else str(int(s)))
+    _write(table, md, csv_out, md_out, numeric=["Users", "Items", "Interactions", "Density", "Raw rows"])
     return table
 
 

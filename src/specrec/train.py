@@ -284,6 +284,7 @@ def final_metrics(spec: RunSpec, model, data: Data, device: str) -> dict:
         "seed": spec.seed,
         "valid": valid,
         "test": test,
+        "split": data.split.protocol,
         "device": device,
         "provenance": {
             "recipe": spec.recipe,

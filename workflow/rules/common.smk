@@ -1,6 +1,12 @@
 from snakemake.utils import validate
 
-from specrec.config import check_config, run_targets, text_model_slug
+from specrec.config import (
+    check_config,
+    prepare_settings,
+    run_targets,
+    split_settings,
+    text_model_slug,
+)
 
 validate(config, "../schemas/config.schema.yaml")
 check_config(config)
@@ -28,8 +34,10 @@ def run_files(name, dataset=None):
     return [f"{directory}/{name}" for directory in run_dirs(dataset)]
 
 
-def split_stats_files():
-    return expand(
+def stats_files():
+    """The dataset statistics: as prepared (per provided part), then per seeded split."""
+    prepared = expand("results/data/{dataset}/stats.csv", dataset=config["datasets"])
+    return prepared + expand(
         "results/data/{dataset}/split/seed{seed}/stats.csv",
         dataset=config["datasets"],
         seed=config["seeds"],
@@ -62,8 +70,12 @@ def all_targets():
     return targets
 
 
-def rating_threshold(wildcards):
-    return config["prepare"]["rating_threshold"].get(wildcards.dataset)
+def prepare_params(wildcards):
+    return prepare_settings(config, wildcards.dataset)
+
+
+def split_params(wildcards):
+    return split_settings(config, wildcards.dataset)
 
 
 def recipe_of(wildcards):

@@ -22,7 +22,7 @@ rule prepare:
     conda:
         "../../envs/specrec.yaml"
     params:
-        rating_threshold=rating_threshold,
+        settings=prepare_params,
     script:
         "../scripts/prepare.py"
 
@@ -43,7 +43,6 @@ rule split:
     conda:
         "../../envs/specrec.yaml"
     params:
-        protocol=config["split"]["protocol"],
-        fractions=config["split"]["fractions"],
+        settings=split_params,
     script:
         "../scripts/split.py"

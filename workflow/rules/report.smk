@@ -46,7 +46,7 @@ rule tables:
     input:
         metrics=run_files("metrics.json"),
         spectra=run_files("spectrum.json"),
-        stats=split_stats_files(),
+        stats=stats_files(),
     output:
         results_csv=report(
             "results/tables/results.csv",

@@ -8,6 +8,6 @@ summary = prepare(
     snakemake.wildcards.dataset,
     Path(snakemake.input.manifest).parent,
     Path(snakemake.output.interactions).parent,
-    rating_threshold=snakemake.params.rating_threshold,
+    **snakemake.params.settings,
 )
 log.info("prepared %s: %s", snakemake.wildcards.dataset, summary)

@@ -2,10 +2,21 @@
 
 Every file is verified (checksum) and written atomically, so a file that exists under its final name is
 complete and correct; MANIFEST.json is written last and records what was used, from where.
+
+Trust on first use: a download whose Remote has no published checksum (GroupLens regenerates
+ml-latest-small.zip; RippleNet's Book-Crossing copy has none) is verified against a lock file instead.
+The first successful download records "sha256:<hex>" for its URL there; every later download of that URL
+must match it (ChecksumError naming the file, the expected and the actual checksum otherwise). The lock
+file is `config/checksums.lock` (YAML, one `url: sha256:...` entry per line; commit it to pin what was
+used), or `$SPECREC_CHECKSUM_LOCK`, or materialize's `lock_path`. Updates are atomic and serialised by
+an flock on a sidecar `<lock file>.flock`, so download jobs running at once do not lose entries. To accept
+a new upstream version, delete its entry. Mirror files are verified against their RawFile checksums as
+before; the lock file is for downloads only.
 """
 
 from __future__ import annotations
 
+import fcntl
 import gzip
 import hashlib
 import http.client
@@ -14,16 +25,20 @@ import time
 import urllib.error
 import urllib.request
 import zipfile
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Any
 
+import yaml
 from tqdm.auto import tqdm
 
 from specrec import io
 from specrec.data.sources import DatasetSource, RawFile, get_source
 
 MIRROR_ENV = "SPECREC_MIRROR"
+LOCK_ENV = "SPECREC_CHECKSUM_LOCK"
+DEFAULT_LOCK = Path("config") / "checksums.lock"
 MANIFEST = "MANIFEST.json"
 CHUNK = 1 << 20
 
@@ -167,6 +182,96 @@ def _copy_progress(
     return size
 
 
+# ------------------------------------------------------------------------------ trust-on-first-use lock
+
+LOCK_HEADER = """\
+# Trust-on-first-use checksums of downloads that have no published checksum (specrec.data.download).
+# One entry per URL: the sha256 of its first successful download; later downloads must match it.
+# Delete an entry to accept a new upstream version of that file.
+"""
+
+
+def resolve_lock_path(lock_path: str | os.PathLike | None = None) -> Path:
+    """The lock file: `lock_path` if given, else $SPECREC_CHECKSUM_LOCK, else config/checksums.lock."""
+    value = lock_path if lock_path not in (None, "") else os.environ.get(LOCK_ENV) or DEFAULT_LOCK
+    return Path(os.path.expandvars(str(value))).expanduser()
+
+
+class ChecksumLock:
+    """The lock file: URL -> "sha256:<hex>" of the first successful download (see the module docstring)."""
+
+    def __init__(self, path: str | os.PathLike) -> None:
+        self.path = Path(path)
+
+    def get(self, url: str) -> str | None:
+        return self.entries().get(url)
+
+    def entries(self) -> dict[str, str]:
+        if not self.path.is_file():
+            return {}
+        data = yaml.safe_load(self.path.read_text(encoding="utf-8")) or {}
+        if not isinstance(data, dict) or not all(isinstance(v, str) for v in data.values()):
+            raise ValueError(f"{self.path}: expected one 'url: sha256:<hex>' entry per line")
+        for checksum in data.values():
+            parse_checksum(checksum)
+        return {str(url): checksum for url, checksum in data.items()}
+
+    def record(self, url: str, checksum: str) -> str:
+        """Record `checksum` for `url` unless an entry exists; return the entry in force afterwards.
+
+        Read, add and atomic rewrite happen under an exclusive flock on the sidecar file, so two jobs
+        recording at once both keep their entries, and the second of two downloads of one URL sees
+        the first one's entry.
+        """
+        with self._locked():
+            entries = self.entries()
+            if url in entries:
+                return entries[url]
+            entries[url] = checksum
+            body = yaml.safe_dump(entries, sort_keys=True, default_flow_style=False, width=10_000)
+            io.write_text(self.path, LOCK_HEADER + body)
+            return checksum
+
+    @contextmanager
+    def _locked(self) -> Iterator[None]:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with open(self.path.with_name(self.path.name + ".flock"), "a") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _matches(path: Path, checksum: str) -> bool:
+    return file_checksum(path, parse_checksum(checksum)[0]) == _norm(checksum)
+
+
+def fetch_locked(
+    url: str, dest: str | os.PathLike, checksum: str | None, lock: ChecksumLock, **options: Any
+) -> Path:
+    """fetch() with `checksum`; without one, with the lock file's entry, recording one on first use."""
+    dest = Path(dest)
+    if checksum is not None:
+        return fetch(url, dest, checksum=checksum, **options)
+    recorded = lock.get(url)
+    try:
+        fetch(url, dest, checksum=recorded, **options)
+    except ChecksumError as err:
+        raise ChecksumError(
+            f"{dest} (from {url}; expected checksum recorded in {lock.path})", err.expected, err.actual
+        ) from None
+    if recorded is None:
+        actual = file_checksum(dest)
+        in_force = lock.record(url, actual)
+        if not _matches(dest, in_force):  # another job recorded other bytes for this URL meanwhile
+            dest.unlink(missing_ok=True)
+            raise ChecksumError(
+                f"{dest} (from {url}; expected checksum recorded in {lock.path})", in_force, actual
+            )
+    return dest
+
+
 # ------------------------------------------------------------------------------------------ materialize
 
 
@@ -187,12 +292,24 @@ def resolve_mirror(config_value: str | os.PathLike | None) -> str | None:
     return str(path.resolve())
 
 
-def materialize(dataset: str | DatasetSource, raw_dir: str | os.PathLike, mirror: str | None = None) -> dict:
+def materialize(
+    dataset: str | DatasetSource,
+    raw_dir: str | os.PathLike,
+    mirror: str | None = None,
+    lock_path: str | os.PathLike | None = None,
+    *,
+    retries: int = 3,
+    backoff: float = 1.0,
+    timeout: float = 60,
+) -> dict:
     """Put every raw file of `dataset`, decompressed and verified, under raw_dir; write MANIFEST.json.
 
     From `mirror` (a folder laid out like /work/shared/data, files plain or .gz) when given, else from
-    the canonical URLs (archives are kept in raw_dir/downloads/ so a re-run needs no network).
-    `dataset` may be a DatasetSource, e.g. one with other checksums. Returns the manifest.
+    the canonical URLs (archives are kept in raw_dir/downloads/ so a re-run needs no network). A download
+    without a published checksum is checked against the lock file (`lock_path`, else
+    $SPECREC_CHECKSUM_LOCK, else config/checksums.lock; trust on first use, see the module docstring).
+    retries, backoff and timeout go to fetch. `dataset` may be a DatasetSource, e.g. one with other
+    checksums. Returns the manifest.
     """
     source = get_source(dataset)
     raw_dir = Path(raw_dir)
@@ -203,7 +320,9 @@ def materialize(dataset: str | DatasetSource, raw_dir: str | os.PathLike, mirror
             raise FileNotFoundError(f"mirror directory {mirror} does not exist")
         files = [_from_mirror(need, Path(mirror), raw_dir) for need in source.needs]
     else:
-        files = _from_remote(source, raw_dir)
+        lock = ChecksumLock(resolve_lock_path(lock_path))
+        options = {"retries": retries, "backoff": backoff, "timeout": timeout}
+        files = _from_remote(source, raw_dir, lock, options)
     _remove_unused_alternatives(source, raw_dir, {entry["name"] for entry in files})
     manifest = {"dataset": source.name, "mirror": str(mirror) if mirror else None, "files": files}
     io.write_json(raw_dir / MANIFEST, manifest)
@@ -236,27 +355,30 @@ def _write_verified(handle: IO[bytes], target: Path, checksum: str | None, origi
     return {"name": target.name, "sha256": hashers["sha256"].hexdigest(), "bytes": size, "origin": origin}
 
 
-def _from_remote(source: DatasetSource, raw_dir: Path) -> list[dict]:
+def _from_remote(source: DatasetSource, raw_dir: Path, lock: ChecksumLock, options: dict) -> list[dict]:
     entries = []
     for need in source.needs:
         raw = next((raw for raw in need if raw.remote is not None), None)
         if raw is None:
             names = " or ".join(r.name for r in need)
             raise DownloadError(f"{source.name}: {names} has no download URL; pass a mirror")
-        entries.append(_download_one(raw, raw_dir))
+        entries.append(_download_one(raw, raw_dir, lock, options))
     return entries
 
 
-def _download_one(raw: RawFile, raw_dir: Path) -> dict:
+def _download_one(raw: RawFile, raw_dir: Path, lock: ChecksumLock, options: dict) -> dict:
     remote = raw.remote
     assert remote is not None
     if remote.member is None:
-        # the URL is the file itself: verify its own checksum, falling back to the content checksum
-        target = fetch(remote.url, raw_dir / raw.name, checksum=remote.checksum or raw.checksum)
+        # the URL is the file itself: verify the Remote's checksum, or the lock file's entry when it has
+        # none. Not raw.checksum: that is the mirror copy's, which may differ (Yelp2018's train.txt)
+        target = fetch_locked(remote.url, raw_dir / raw.name, remote.checksum, lock, **options)
         sha256 = file_checksum(target).partition(":")[2]
         return {"name": raw.name, "sha256": sha256, "bytes": target.stat().st_size, "origin": remote.url}
-    archive = fetch(remote.url, raw_dir / "downloads" / remote.filename, checksum=remote.checksum)
-    # the archive's md5 is the authoritative check; the members' sha256 in sources.py come from the
+    archive = fetch_locked(
+        remote.url, raw_dir / "downloads" / remote.filename, remote.checksum, lock, **options
+    )
+    # the archive's md5 (or its lock entry) is the authoritative check; the members' sha256 come from the
     # mirror's copies, so they are recorded in the manifest but not imposed on the canonical download
     with zipfile.ZipFile(archive) as zipped:
         try:
@@ -275,12 +397,17 @@ def _remove_unused_alternatives(source: DatasetSource, raw_dir: Path, used: set[
 
 
 __all__ = [
+    "DEFAULT_LOCK",
+    "LOCK_ENV",
     "ChecksumError",
+    "ChecksumLock",
     "DownloadError",
     "MIRROR_ENV",
     "fetch",
+    "fetch_locked",
     "file_checksum",
     "materialize",
     "parse_checksum",
+    "resolve_lock_path",
     "resolve_mirror",
 ]

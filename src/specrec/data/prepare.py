@@ -19,6 +19,7 @@ import pyarrow.parquet as pq
 
 from specrec import io
 from specrec.data.sources import ITEM_COLUMNS, LIST_COLUMNS, DatasetSource, get_source
+from specrec.data.sources.readers import bad_rows_policy
 
 STRING_LIST = pa.list_(pa.string())
 
@@ -29,17 +30,21 @@ def prepare(
     out_dir: str | os.PathLike,
     rating_threshold: float | None = None,
     kcore: int = 0,
+    bad_rows: str = "error",
 ) -> dict:
     """Parse raw_dir, deduplicate, apply the threshold, renumber, write the tables; return a summary.
 
     rating_threshold None means the dataset's default_rating_threshold (None for the MovieLens sets:
     every rating is a positive interaction). Duplicate (user, item) pairs keep the last rating in file
     order, i.e. the latest one the raw data lists. kcore > 0 keeps the largest subgraph in which every user
-    and every item has at least kcore interactions.
+    and every item has at least kcore interactions. bad_rows is what the readers do with a malformed raw
+    line: "error" (stop, naming file and line) or "warn" (skip it, count it in `bad_rows_skipped`, log
+    one warning per file).
     """
     source = get_source(dataset)
     threshold = source.default_rating_threshold if rating_threshold is None else rating_threshold
-    tables = source.parser(Path(raw_dir))
+    with bad_rows_policy(bad_rows) as bad:
+        tables = source.parser(Path(raw_dir))
     ratings, duplicates = _deduplicate(tables.ratings)
     kept = ratings if threshold is None else ratings[ratings["rating"] >= threshold]
     if kept.empty:
@@ -56,7 +61,8 @@ def prepare(
     out_dir = Path(out_dir)
     io.write_parquet(out_dir / "interactions.parquet", interactions)
     io.write_parquet(out_dir / "users.parquet", _id_map("user", raw_users))
-    io.write_csv(out_dir / "stats.csv", dataset_stats(interactions, len(raw_users), len(raw_items)))
+    stats = dataset_stats(interactions, len(raw_users), len(raw_items), raw_rows=_part_sizes(tables.ratings))
+    io.write_csv(out_dir / "stats.csv", stats)
     _write_items(out_dir / "items.parquet", _items(tables.items, raw_items))
     return {
         "dataset": source.name,
@@ -64,6 +70,7 @@ def prepare(
         "n_items": len(raw_items),
         "n_interactions": len(interactions),
         "duplicates": duplicates,
+        "bad_rows_skipped": bad.skipped,
         "dropped_below_threshold": len(ratings) - before_kcore,
         "dropped_by_kcore": before_kcore - len(kept),
         "rating_threshold": threshold,
@@ -73,22 +80,38 @@ def prepare(
     }
 
 
-def dataset_stats(interactions: pd.DataFrame, n_users: int, n_items: int) -> pd.DataFrame:
-    """Rows `all` and, for a provided split, one per part: distinct users, items, interactions, density."""
+def _part_sizes(ratings: pd.DataFrame) -> dict[str, int]:
+    """Rows the raw files hold, in all and per provided part, before deduplication and filtering."""
+    sizes = {"all": len(ratings)}
+    if "part" in ratings.columns:
+        sizes |= ratings.groupby("part").size().to_dict()
+    return sizes
+
+
+def dataset_stats(
+    interactions: pd.DataFrame, n_users: int, n_items: int, raw_rows: dict[str, int] | None = None
+) -> pd.DataFrame:
+    """Rows `all` and, for a provided split, one per part: distinct users, items, interactions, density.
+
+    Same columns as a split's stats.csv, so the datasets table stacks both (the seed column tells them
+    apart), plus `raw_rows`: lines of the raw files before deduplication and filtering, which is what
+    published dataset tables often count (CiteULike's train.csv has 166,025 lines, 22 repeating a pair).
+    """
     parts = {"all": interactions}
     if "part" in interactions.columns:
         parts |= {name: frame for name, frame in interactions.groupby("part", sort=True)}
     rows = [
         {
-            "part": name,
+            "split": name,
             "users": int(frame["user"].nunique()),
             "items": int(frame["item"].nunique()),
             "interactions": len(frame),
             "density": len(frame) / (n_users * n_items),
+            "raw_rows": (raw_rows or {}).get(name),
         }
         for name, frame in parts.items()
     ]
-    return pd.DataFrame(rows, columns=["part", "users", "items", "interactions", "density"])
+    return pd.DataFrame(rows, columns=["split", "users", "items", "interactions", "density", "raw_rows"])
 
 
 def kcore_mask(users: np.ndarray, items: np.ndarray, k: int) -> np.ndarray:
@@ -136,6 +159,8 @@ def _interactions(kept: pd.DataFrame, user: np.ndarray, item: np.ndarray) -> pd.
 
 
 def _id_map(kind: str, raw_ids: np.ndarray) -> pd.DataFrame:
+    if np.issubdtype(raw_ids.dtype, np.integer):  # int32 from the compact readers: one schema for all
+        raw_ids = raw_ids.astype(np.int64)
     return pd.DataFrame({kind: np.arange(len(raw_ids), dtype=np.int32), f"raw_{kind}": raw_ids})
 
 

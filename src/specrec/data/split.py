@@ -1,8 +1,13 @@
 """Split the prepared interactions into train/valid/test, and load a split back.
 
-A protocol is a function (interactions, fractions, seed) -> {"train", "valid", "test"} registered in
-SPLITS; write_split stores the parts together with split.json (the id space and how it was made) and
-stats.csv (sizes and densities), so later stages never need the raw tables again.
+A protocol is a function (interactions, fractions, seed, valid_fraction) -> {"train", "valid", "test"}
+registered in SPLITS; write_split stores the parts together with split.json (the id space and how it was
+made) and stats.csv (sizes and densities), so later stages never need the raw tables again.
+
+- random_edge: a seeded random split of all edges (the stable-rank protocol; 6:2:2 for paper 1's KGCN).
+- user_ratio: each user's items are split by the fractions (every user is in every part if it can be).
+- provided: the dataset's own train/test files (LightGCN's, DirectSpec's); since they have no validation
+  set, valid_fraction of each user's training items is held out (seeded) for early stopping.
 """
 
 from __future__ import annotations
@@ -18,7 +23,7 @@ import pandas as pd
 from specrec import io
 
 PARTS = ("train", "valid", "test")
-Protocol = Callable[[pd.DataFrame, Sequence[float], int], dict[str, pd.DataFrame]]
+Protocol = Callable[..., dict[str, pd.DataFrame]]
 
 
 def _check_fractions(fractions: Sequence[float]) -> tuple[float, float, float]:
@@ -34,7 +39,7 @@ def _pairs(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def random_edge_split(
-    interactions: pd.DataFrame, fractions: Sequence[float] = (0.8, 0.1, 0.1), seed: int = 0
+    interactions: pd.DataFrame, fractions: Sequence[float] = (0.8, 0.1, 0.1), seed: int = 0, **_: object
 ) -> dict[str, pd.DataFrame]:
     """Shuffle the edges with a seeded permutation and cut it at the fractions' (rounded) boundaries.
 
@@ -48,7 +53,55 @@ def random_edge_split(
     return {name: _pairs(interactions.iloc[piece]) for name, piece in zip(PARTS, pieces, strict=True)}
 
 
-SPLITS: dict[str, Protocol] = {"random_edge": random_edge_split}
+def per_user_cut(users: np.ndarray, fractions: Sequence[float], rng: np.random.Generator) -> np.ndarray:
+    """Part index (0, 1, 2, ...) of each row: every user's rows in random order, cut at the fractions.
+
+    Vectorised: a random key orders the rows within each user, the rank divided by the user's count
+    says which part a row falls in. Boundaries round to the nearest row, so a user with 10 items and
+    fractions (0.8, 0.1, 0.1) gives 8/1/1, and a user with one item keeps it in the first part.
+    """
+    order = np.lexsort((rng.random(len(users)), users))
+    counts = np.bincount(users, minlength=int(users.max()) + 1 if len(users) else 0)
+    starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
+    sorted_users = users[order]
+    rank = np.arange(len(users)) - starts[sorted_users]
+    bounds = np.floor(np.outer(counts[sorted_users], np.cumsum(fractions)[:-1]) + 0.5)
+    part = np.empty(len(users), dtype=np.int64)
+    part[order] = (rank[:, None] >= bounds).sum(axis=1)
+    return part
+
+
+def user_ratio_split(
+    interactions: pd.DataFrame, fractions: Sequence[float] = (0.8, 0.1, 0.1), seed: int = 0, **_: object
+) -> dict[str, pd.DataFrame]:
+    """Split every user's items by the fractions (seeded), so each part holds every user it can."""
+    _check_fractions(fractions)
+    part = per_user_cut(interactions["user"].to_numpy(), fractions, np.random.default_rng(seed))
+    return {name: _pairs(interactions[part == k]) for k, name in enumerate(PARTS)}
+
+
+def provided_split(
+    interactions: pd.DataFrame, seed: int = 0, valid_fraction: float = 0.1, **_: object
+) -> dict[str, pd.DataFrame]:
+    """The dataset's own train/test parts; valid_fraction of each user's training items become validation."""
+    if "part" not in interactions.columns:
+        raise ValueError("the 'provided' split needs a dataset that ships its own train/test split")
+    train = interactions[interactions["part"] == "train"]
+    cut = per_user_cut(
+        train["user"].to_numpy(), (1 - valid_fraction, valid_fraction), np.random.default_rng(seed)
+    )
+    return {
+        "train": _pairs(train[cut == 0]),
+        "valid": _pairs(train[cut == 1]),
+        "test": _pairs(interactions[interactions["part"] == "test"]),
+    }
+
+
+SPLITS: dict[str, Protocol] = {
+    "random_edge": random_edge_split,
+    "user_ratio": user_ratio_split,
+    "provided": provided_split,
+}
 
 
 @dataclass
@@ -60,6 +113,7 @@ class Split:
     test: pd.DataFrame
     n_users: int
     n_items: int
+    protocol: dict | None = None  # protocol, fractions, valid_fraction, seed: how the split was made
 
 
 def split_stats(parts: dict[str, pd.DataFrame], n_users: int, n_items: int) -> pd.DataFrame:
@@ -89,17 +143,21 @@ def write_split(
     protocol: str = "random_edge",
     fractions: Sequence[float] = (0.8, 0.1, 0.1),
     seed: int = 0,
+    valid_fraction: float = 0.1,
 ) -> dict:
     """Split with `protocol`; write the parts, stats.csv and (last) split.json; return split.json."""
     if protocol not in SPLITS:
         raise KeyError(f"unknown split protocol {protocol!r}; valid names: {', '.join(sorted(SPLITS))}")
     fractions = _check_fractions(fractions)
-    interactions = pd.read_parquet(interactions_path, columns=["user", "item"])
+    interactions = pd.read_parquet(interactions_path)
     n_users = len(pd.read_parquet(users_path, columns=["user"]))
     n_items = len(pd.read_parquet(items_path, columns=["item"]))
     if len(interactions) and (interactions["user"].max() >= n_users or interactions["item"].max() >= n_items):
         raise ValueError(f"{interactions_path} has ids outside the {n_users} users x {n_items} items id maps")
-    parts = SPLITS[protocol](interactions, fractions, seed)
+    parts = SPLITS[protocol](interactions, fractions=fractions, seed=seed, valid_fraction=valid_fraction)
+    empty = [name for name in PARTS if parts[name].empty]
+    if empty:
+        raise ValueError(f"the {protocol} split of {interactions_path} left {', '.join(empty)} empty")
     out_dir = Path(out_dir)
     for name in PARTS:
         io.write_parquet(out_dir / f"{name}.parquet", parts[name])
@@ -109,7 +167,8 @@ def write_split(
         "n_items": n_items,
         "seed": seed,
         "protocol": protocol,
-        "fractions": list(fractions),
+        "fractions": list(fractions) if protocol != "provided" else None,
+        "valid_fraction": valid_fraction if protocol == "provided" else None,
         "counts": {name: len(parts[name]) for name in PARTS},
     }
     io.write_json(out_dir / "split.json", meta)
@@ -120,4 +179,5 @@ def load_split(split_dir: str | os.PathLike) -> Split:
     split_dir = Path(split_dir)
     meta = io.read_json(split_dir / "split.json")
     parts = {name: pd.read_parquet(split_dir / f"{name}.parquet") for name in PARTS}
-    return Split(**parts, n_users=int(meta["n_users"]), n_items=int(meta["n_items"]))
+    protocol = {key: meta.get(key) for key in ("protocol", "fractions", "valid_fraction", "seed")}
+    return Split(**parts, n_users=int(meta["n_users"]), n_items=int(meta["n_items"]), protocol=protocol)

@@ -19,9 +19,12 @@ from specrec.data.sources.base import (
 from specrec.data.sources.readers import (
     check_unique_ids,
     first_present,
+    number_columns,
     raw_path,
+    read_csv_records,
     read_fields,
     read_numeric,
+    read_numeric_csv,
     split_list,
     split_title_year,
     to_numbers,
@@ -57,6 +60,7 @@ def _ml1m_movies(path: Path) -> pd.DataFrame:
     """movies.dat: latin-1, `MovieID::Title (Year)::Genre|Genre`."""
     fields = read_fields(path, "::", 3, "latin-1")
     ids = to_numbers(fields, path, 0, "MovieID")
+    fields = fields.loc[ids.index]  # without the lines bad_rows="warn" skipped
     check_unique_ids(ids, path, "MovieID")
     title, year = split_title_year(fields[1])
     genres = split_list(fields[2], "|")
@@ -72,6 +76,7 @@ def _melu_extrainfos(path: Path) -> pd.DataFrame:
     """
     fields = read_fields(path, "::", 11, "utf-8")
     ids = to_numbers(fields, path, 0, "MovieID")
+    fields = fields.loc[ids.index]
     check_unique_ids(ids, path, "MovieID")
     plot = fields[9].str.strip()
     synopsis = plot.where((plot != MISSING) & (plot != ""), None)
@@ -146,6 +151,7 @@ def _ml100k_genres(path: Path) -> list[str]:
     """u.genre: `name|index` lines; the index is the position of the flag in u.item."""
     fields = read_fields(path, "|", 2, "latin-1")
     index = to_numbers(fields, path, 1, "genre index")
+    fields = fields.loc[index.index]
     if sorted(index) != list(range(len(index))):
         raise ValueError(f"{path}: genre indices must be 0..{len(index) - 1}, got {sorted(index)}")
     return fields[0].str.strip().to_numpy()[np.argsort(index.to_numpy())].tolist()
@@ -154,11 +160,13 @@ def _ml100k_genres(path: Path) -> list[str]:
 def _ml100k_items(path: Path, genre_names: list[str]) -> pd.DataFrame:
     """u.item: latin-1, `id|title (year)|release date|video release|IMDb URL|<one 0/1 flag per genre>`."""
     fields = read_fields(path, "|", 5 + len(genre_names), "latin-1")
-    ids = to_numbers(fields, path, 0, "movie id")
+    # every numeric column in one call: under bad_rows="warn" a bad line goes from all of them at once
+    flag_names = [f"flag {g!r}" for g in genre_names]
+    numbers = number_columns(fields, path, {0: "movie id"} | {5 + k: f for k, f in enumerate(flag_names)})
+    fields = fields.loc[numbers.index]
+    ids = numbers["movie id"]
     check_unique_ids(ids, path, "movie id")
-    flags = pd.DataFrame(
-        {g: to_numbers(fields, path, 5 + k, f"flag {g!r}") for k, g in enumerate(genre_names)}
-    )
+    flags = numbers[flag_names].set_axis(genre_names, axis=1)
     flags.columns.name = "genre"
     flags.index.name = "line"
     long = flags.stack()
@@ -212,5 +220,120 @@ DATASETS.register("ml-100k")(
         ),
         parser=parse_ml100k,
         default_rating_threshold=None,
+    )
+)
+
+
+# ------------------------------------------------------------------------------ CSV releases (latest, 20M)
+
+ML_CSV_RATINGS_HEADER = ("userId", "movieId", "rating", "timestamp")
+ML_CSV_MOVIES_HEADER = ("movieId", "title", "genres")
+NO_GENRES = "(no genres listed)"
+# compact dtypes: ML-20M has 20 M ratings; ids fit int32 (largest movieId 131262), ratings 0.5..5 in halves
+ML_CSV_DTYPES = {"user": np.int32, "item": np.int32, "rating": np.float32, "timestamp": np.int64}
+
+
+def parse_movielens_csv(raw_dir: Path) -> RawTables:
+    """The CSV releases (ml-latest-small, ml-20m): ratings.csv + movies.csv (title, year, genres).
+
+    ratings.csv (`userId,movieId,rating,timestamp`, header) is read in blocks into compact dtypes, so
+    ML-20M's 20 M lines take about 400 MB; movies.csv is UTF-8 with quoted titles (`movieId,title,genres`,
+    genres `|`-separated, "(no genres listed)" for none).
+    """
+    ratings = read_numeric_csv(
+        raw_path(raw_dir, "ratings.csv"),
+        list(ML_CSV_DTYPES),
+        ML_CSV_DTYPES,
+        header=ML_CSV_RATINGS_HEADER,
+    )
+    return RawTables(ratings=ratings, items=_movies_csv(raw_path(raw_dir, "movies.csv")))
+
+
+def _movies_csv(path: Path) -> pd.DataFrame:
+    fields = read_csv_records(path, 3, "utf-8", header=ML_CSV_MOVIES_HEADER)
+    ids = to_numbers(fields, path, 0, "movieId")
+    fields = fields.loc[ids.index]
+    check_unique_ids(ids, path, "movieId")
+    title, year = split_title_year(fields[1])
+    genres = fields[2].where(fields[2].str.strip() != NO_GENRES, "")
+    return pd.DataFrame(
+        {
+            "raw_item": ids,
+            "title": title,
+            "year": year,
+            "genres": split_list(genres, "|"),
+            "directors": [[] for _ in fields.index],
+            "writers": [[] for _ in fields.index],
+            "actors": [[] for _ in fields.index],
+            "synopsis": pd.Series(None, index=fields.index, dtype=object),
+        }
+    ).reset_index(drop=True)
+
+
+ML_LATEST_SMALL_ZIP = Remote(
+    # GroupLens regenerates ml-latest-small now and then, so no checksum is pinned: the first download is
+    # recorded in the checksum lock file (trust on first use) and later downloads must match it
+    "https://files.grouplens.org/datasets/movielens/ml-latest-small.zip",
+    None,
+)
+
+DATASETS.register("ml-latest-small")(
+    DatasetSource(
+        name="ml-latest-small",
+        needs=(
+            (
+                RawFile(
+                    "ratings.csv",
+                    "ml-latest-small/ratings.csv",
+                    # the mirror's September 2018 release (SOURCE.md); not imposed on a fresh download
+                    "sha256:aa289ca83157595d0df6aea1be6a4ded676ddc4385472e8313a8ed9805352646",
+                    Remote(ML_LATEST_SMALL_ZIP.url, None, "ml-latest-small/ratings.csv"),
+                ),
+            ),
+            (
+                RawFile(
+                    "movies.csv",
+                    "ml-latest-small/movies.csv",
+                    "sha256:5a5f32dd9bb3797b8e728a1b98958789d2b13f294a69fdfbc5727f8a9611aa07",
+                    Remote(ML_LATEST_SMALL_ZIP.url, None, "ml-latest-small/movies.csv"),
+                ),
+            ),
+        ),
+        parser=parse_movielens_csv,
+        default_rating_threshold=None,  # every rating is a positive interaction, as for ML-1M
+    )
+)
+
+ML20M_ZIP = Remote(
+    # GroupLens' published MD5 (its ml-20m.zip.md5 sidecar reads "MD5 (ml-20m.zip) = cd245b17..."); the
+    # same value is pinned by many independent public download scripts (e.g. datamaestro's MovieLens)
+    "https://files.grouplens.org/datasets/movielens/ml-20m.zip",
+    "md5:cd245b17a1ae2cc31bb14903e1204af3",
+)
+
+DATASETS.register("ml-20m")(
+    DatasetSource(
+        name="ml-20m",
+        needs=(
+            # not in the offline mirror; the mirror paths say where a copy would go
+            (
+                RawFile(
+                    "ratings.csv",
+                    "ml-20m/ratings.csv",
+                    None,
+                    Remote(ML20M_ZIP.url, ML20M_ZIP.checksum, "ml-20m/ratings.csv"),
+                ),
+            ),
+            (
+                RawFile(
+                    "movies.csv",
+                    "ml-20m/movies.csv",
+                    None,
+                    Remote(ML20M_ZIP.url, ML20M_ZIP.checksum, "ml-20m/movies.csv"),
+                ),
+            ),
+        ),
+        parser=parse_movielens_csv,
+        default_rating_threshold=4.0,  # paper 1: a rating >= 4 is a positive interaction
     )
 )

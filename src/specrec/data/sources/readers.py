@@ -2,12 +2,22 @@
 
 The readers use the pandas C engine or whole-column string operations because the rating files have
 millions of lines. When a fast read fails, a slower pass over the same file finds the first bad line.
+
+Bad lines follow the policy set by `bad_rows_policy` (prepare's `bad_rows`): "error" (the default, also
+outside any policy block) raises naming the file and the first bad line; "warn" skips every bad line,
+counts it, and logs one warning per file with the count and the first bad line when the block ends.
+Nothing is ever dropped silently. Parsers that find bad lines themselves report them with `reject_lines`.
 """
 
 from __future__ import annotations
 
 import csv
-from collections.abc import Sequence
+import io
+import logging
+from collections.abc import Collection, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -15,21 +25,112 @@ import pandas as pd
 
 from specrec.data.sources.base import MISSING
 
+log = logging.getLogger("specrec.data")
+
+BAD_ROWS_POLICIES = ("error", "warn")
+
 
 def malformed(path: Path, line_no: int, line: str, reason: str) -> ValueError:
     shown = line if len(line) <= 200 else line[:200] + "..."
     return ValueError(f"malformed line in {path}, line {line_no}: {reason}: {shown!r}")
 
 
+# ------------------------------------------------------------------------------------ bad-rows policy
+
+
+@dataclass
+class BadRows:
+    """The active policy and, under "warn", what was skipped: per file the count and the first bad line."""
+
+    policy: str = "error"
+    files: dict[str, dict] = field(default_factory=dict)
+
+    @property
+    def skipped(self) -> int:
+        return sum(entry["count"] for entry in self.files.values())
+
+    def add(self, path: Path, count: int, line_no: int, line: str, reason: str) -> None:
+        entry = self.files.setdefault(
+            str(path), {"count": 0, "first": line_no, "reason": reason, "line": line}
+        )
+        entry["count"] += count
+        if line_no < entry["first"]:
+            entry.update(first=line_no, reason=reason, line=line)
+
+    def log_warnings(self) -> None:
+        for path, entry in self.files.items():
+            shown = entry["line"] if len(entry["line"]) <= 200 else entry["line"][:200] + "..."
+            log.warning(
+                "skipped %d malformed line(s) in %s (bad_rows=warn); first: line %d: %s: %r",
+                entry["count"],
+                path,
+                entry["first"],
+                entry["reason"],
+                shown,
+            )
+
+
+_BAD_ROWS: ContextVar[BadRows | None] = ContextVar("specrec_bad_rows", default=None)
+
+
+@contextmanager
+def bad_rows_policy(policy: str = "error") -> Iterator[BadRows]:
+    """Readers called inside this block apply `policy` ("error" or "warn") to bad lines.
+
+    Yields the tally (its `skipped` is the number of lines skipped); on leaving the block, one warning is
+    logged per file that had skipped lines. A contextvar, so parser signatures stay `parser(raw_dir)`.
+    """
+    if policy not in BAD_ROWS_POLICIES:
+        raise ValueError(f"bad_rows must be one of {', '.join(BAD_ROWS_POLICIES)}, got {policy!r}")
+    tally = BadRows(policy)
+    token = _BAD_ROWS.set(tally)
+    try:
+        yield tally
+    finally:
+        _BAD_ROWS.reset(token)
+        tally.log_warnings()
+
+
+def reject_lines(path: Path, line_nos: Sequence[int] | np.ndarray, line: str, reason: str) -> None:
+    """Report bad lines (1-based numbers); `line` and `reason` describe the first (smallest) of them.
+
+    Under "error" this raises naming the first; under "warn" it counts them, and the caller drops them.
+    """
+    line_nos = np.asarray(line_nos)
+    if len(line_nos) == 0:
+        return
+    first = int(line_nos.min())
+    tally = _BAD_ROWS.get()
+    if tally is None or tally.policy == "error":
+        raise malformed(path, first, line, reason)
+    tally.add(path, len(line_nos), first, line, reason)
+
+
+# -------------------------------------------------------------------------------------------- readers
+
+
 def read_text(path: Path, encoding: str) -> str:
-    """Whole file as text; a decoding error is reported with its line number like any other bad line."""
+    """Whole file as text; a line that does not decode is a bad line like any other.
+
+    Under "warn" such a line becomes blank (so the line numbers of the others stay right).
+    """
     data = Path(path).read_bytes()
     try:
         return data.decode(encoding)
-    except UnicodeDecodeError as err:
-        line_no = data.count(b"\n", 0, err.start) + 1
-        line = data.split(b"\n")[line_no - 1].decode(encoding, errors="replace")
-        raise malformed(path, line_no, line, f"not valid {encoding}") from None
+    except UnicodeDecodeError:
+        pass
+    lines = data.split(b"\n")
+    decoded, bad = [], []
+    for k, raw in enumerate(lines):
+        try:
+            decoded.append(raw.decode(encoding))
+        except UnicodeDecodeError:
+            decoded.append("")
+            bad.append(k + 1)
+    if not bad:
+        raise ValueError(f"{path} is not valid {encoding}")
+    reject_lines(path, bad, lines[bad[0] - 1].decode(encoding, errors="replace"), f"not valid {encoding}")
+    return "\n".join(decoded)
 
 
 def read_fields(path: Path, sep: str, n_fields: int, encoding: str) -> pd.DataFrame:
@@ -38,8 +139,13 @@ def read_fields(path: Path, sep: str, n_fields: int, encoding: str) -> pd.DataFr
     The index is the 1-based line number, so later checks can report where a bad value sits. Lines are
     split on "\\n" only: str.splitlines would also break at latin-1's \\x85 and similar characters.
     """
-    lines = pd.Series(read_text(path, encoding).split("\n"), dtype=object)
-    lines.index = np.arange(1, len(lines) + 1)
+    return _fields_from_text(path, read_text(path, encoding), sep, n_fields, 1)
+
+
+def _fields_from_text(path: Path, text: str, sep: str, n_fields: int, first_line: int) -> pd.DataFrame:
+    """read_fields on text whose first line is line `first_line` of `path`."""
+    lines = pd.Series(text.split("\n"), dtype=object)
+    lines.index = np.arange(first_line, first_line + len(lines))
     lines = lines.str.removesuffix("\r")  # MeLU's files have CRLF line ends
     lines = lines[lines.str.strip() != ""]
     parts = lines.str.split(sep, regex=False)
@@ -48,25 +154,54 @@ def read_fields(path: Path, sep: str, n_fields: int, encoding: str) -> pd.DataFr
     if wrong.any():
         line_no = int(wrong.idxmax())
         reason = f"expected {n_fields} fields separated by {sep!r}, found {counts[line_no]}"
-        raise malformed(path, line_no, lines[line_no], reason)
-    frame = pd.DataFrame(parts.tolist(), index=lines.index, columns=range(n_fields))
+        reject_lines(path, wrong.index[wrong.to_numpy()], lines[line_no], reason)
+        parts = parts[~wrong]
+    frame = pd.DataFrame(parts.tolist(), index=parts.index, columns=range(n_fields))
     frame.attrs["sep"] = sep  # lets to_numbers show a bad line as it was written
     return frame
 
 
-def to_numbers(fields: pd.DataFrame, path: Path, column: int, name: str, integer: bool = True) -> pd.Series:
-    """Column `column` of read_fields output as numbers; the first non-number raises with its line."""
-    text = fields[column].str.strip()
-    values = pd.to_numeric(text, errors="coerce")
-    bad = values.isna()
-    if integer:
-        bad |= values.fillna(0) % 1 != 0
-    if bad.any():
-        line_no = int(bad.idxmax())
-        kind = "an integer" if integer else "a number"
+def number_columns(
+    fields: pd.DataFrame, path: Path, names: Mapping[int, str], floats: Collection[int] = ()
+) -> pd.DataFrame:
+    """Columns `names` (field index -> name) of read_fields output as int64 (float64 for `floats`).
+
+    A value that is not a number (not an integer, outside `floats`) is a bad line: the first one raises
+    with its line; under "warn" every line with a bad value is left out of the result. The result keeps
+    the line-number index, so take other columns as `fields.loc[result.index]`; convert every numeric
+    column of a file in one call, so that a line bad in one column goes from all of them.
+    """
+    values, reasons = {}, pd.Series(None, index=fields.index, dtype=object)
+    for column, name in names.items():
+        text = fields[column].str.strip()
+        numbers = pd.to_numeric(text, errors="coerce")
+        bad = numbers.isna()
+        integer = column not in floats
+        if integer:
+            bad |= numbers.fillna(0) % 1 != 0
+        if bad.any():
+            kind = "an integer" if integer else "a number"
+            new = bad & reasons.isna()
+            reasons[new] = [f"{name} {value!r} is not {kind}" for value in text[new]]
+        values[name] = numbers
+    bad_lines = reasons.index[reasons.notna().to_numpy()]
+    if len(bad_lines):
+        line_no = int(bad_lines.min())
         shown = fields.attrs.get("sep", " ").join(fields.loc[line_no])
-        raise malformed(path, line_no, shown, f"{name} {text[line_no]!r} is not {kind}")
-    return values.astype("int64") if integer else values.astype("float64")
+        reject_lines(path, bad_lines, shown, reasons[line_no])
+    frame = pd.DataFrame(values)
+    if len(bad_lines):
+        frame = frame[reasons.isna().to_numpy()]
+    dtypes = {name: "float64" if column in floats else "int64" for column, name in names.items()}
+    return frame.astype(dtypes)
+
+
+def to_numbers(fields: pd.DataFrame, path: Path, column: int, name: str, integer: bool = True) -> pd.Series:
+    """Column `column` of read_fields output as numbers; the first non-number raises with its line.
+
+    Under "warn" the result leaves bad lines out (see number_columns: align other columns by its index).
+    """
+    return number_columns(fields, path, {column: name}, floats=() if integer else (column,))[name]
 
 
 def read_numeric(
@@ -90,7 +225,7 @@ def read_numeric(
     except (pd.errors.ParserError, pd.errors.EmptyDataError, ValueError):
         frame = None
     if frame is None or not _numeric_frame_ok(frame, n_columns, real, names, float_columns):
-        _raise_first_bad_line(path, sep, names, float_columns)
+        return _read_numeric_slowly(path, sep, names, float_columns)
     out = frame[real].copy()
     out.columns = list(names)
     return out.astype({name: "float64" if name in float_columns else "int64" for name in names})
@@ -112,13 +247,148 @@ def _numeric_frame_ok(
     return True
 
 
-def _raise_first_bad_line(path: Path, sep: str, names: Sequence[str], float_columns: Sequence[str]) -> None:
+def _read_numeric_slowly(
+    path: Path, sep: str, names: Sequence[str], float_columns: Sequence[str]
+) -> pd.DataFrame:
+    """The line-aware pass: raises at the first bad line, or under "warn" returns the good lines."""
     fields = read_fields(path, sep, len(names), "latin-1")
     if fields.empty:
         raise ValueError(f"{path} holds no data lines")
-    for column, name in enumerate(names):
-        to_numbers(fields, path, column, name, integer=name not in float_columns)
-    raise ValueError(f"{path} could not be parsed as {len(names)} numeric fields separated by {sep!r}")
+    floats = [k for k, name in enumerate(names) if name in float_columns]
+    before = len(fields)
+    frame = number_columns(fields, path, dict(enumerate(names)), floats=floats)
+    if len(frame) == before:  # nothing bad found, so the fast reader failed for another reason
+        raise ValueError(f"{path} could not be parsed as {len(names)} numeric fields separated by {sep!r}")
+    if frame.empty:
+        raise ValueError(f"{path} holds no valid data lines")
+    return frame.reset_index(drop=True)
+
+
+def read_numeric_csv(
+    path: Path,
+    names: Sequence[str],
+    dtypes: Mapping[str, str | np.dtype | type],
+    header: Sequence[str] | None = None,
+    sep: str = ",",
+    block_bytes: int = 32 << 20,
+) -> pd.DataFrame:
+    """An all-numeric delimited file of any size (ML-20M's 20 M ratings), in blocks, into compact dtypes.
+
+    The file is cut at line ends into blocks of about `block_bytes`; each is read by the pandas C engine
+    and cast to `dtypes` (e.g. int32 ids, float32 ratings), so the peak memory is the compact result plus
+    one block. `header` (the expected first line's fields) is checked and skipped. A block that the fast
+    reader refuses goes through the line-aware pass, which names the first bad line (file and 1-based
+    number) or, under "warn", keeps the block's good lines.
+    """
+    path = Path(path)
+    pieces: list[pd.DataFrame] = []
+    with open(path, "rb") as handle:
+        line_no = 1  # the number of the next block's first line
+        if header is not None:
+            first = handle.readline().decode("utf-8", errors="replace").rstrip("\r\n")
+            if first.split(sep) != list(header):
+                raise malformed(path, 1, first, f"expected the header {sep.join(header)!r}")
+            line_no = 2
+        rest = b""
+        while True:
+            data = handle.read(block_bytes)
+            block = rest + data
+            if data:
+                cut = block.rfind(b"\n") + 1
+                if cut == 0:  # one line longer than a block: read on
+                    rest = block
+                    continue
+                block, rest = block[:cut], block[cut:]
+            if block.strip():
+                pieces.append(_numeric_block(block, path, line_no, sep, names, dtypes))
+            if not data:
+                break
+            line_no += block.count(b"\n")
+    if not pieces:
+        raise ValueError(f"{path} holds no data lines")
+    frame = pd.concat(pieces, ignore_index=True) if len(pieces) > 1 else pieces[0]
+    del pieces
+    if frame.empty:
+        raise ValueError(f"{path} holds no valid data lines")
+    return frame
+
+
+def _numeric_block(
+    block: bytes,
+    path: Path,
+    first_line: int,
+    sep: str,
+    names: Sequence[str],
+    dtypes: Mapping[str, str | np.dtype | type],
+) -> pd.DataFrame:
+    floats = {name for name in names if np.issubdtype(np.dtype(dtypes[name]), np.floating)}
+    try:
+        frame = pd.read_csv(
+            io.BytesIO(block), sep=sep, header=None, engine="c", quoting=csv.QUOTE_NONE, encoding="utf-8"
+        )
+        ok = _numeric_frame_ok(frame, len(names), list(range(len(names))), names, tuple(floats))
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, ValueError):
+        ok = False
+    if ok:
+        frame.columns = list(names)
+    else:
+        fields = _fields_from_text(path, block.decode("utf-8", errors="replace"), sep, len(names), first_line)
+        floats_at = [k for k, name in enumerate(names) if name in floats]
+        frame = number_columns(fields, path, dict(enumerate(names)), floats=floats_at).reset_index(drop=True)
+    return _compact(frame, path, dtypes)
+
+
+def _compact(frame: pd.DataFrame, path: Path, dtypes: Mapping[str, str | np.dtype | type]) -> pd.DataFrame:
+    """Cast to the compact dtypes, refusing integers that do not fit rather than wrapping them."""
+    for name, dtype in dtypes.items():
+        dtype = np.dtype(dtype)
+        if np.issubdtype(dtype, np.integer) and len(frame):
+            info = np.iinfo(dtype)
+            low, high = frame[name].min(), frame[name].max()
+            if low < info.min or high > info.max:
+                raise ValueError(f"{path}: {name} values {low}..{high} do not fit in {dtype}")
+    return frame.astype(dict(dtypes))
+
+
+def read_csv_records(
+    path: Path, n_fields: int, encoding: str, header: Sequence[str] | None = None, sep: str = ","
+) -> pd.DataFrame:
+    """A quoted CSV (MovieLens' movies.csv: titles with commas in quotes) as read_fields output.
+
+    String columns 0..n-1 indexed by the 1-based line number. Each line is one record (MovieLens' never
+    span lines), so an unclosed quote spoils its own line only. `header` is checked (an unexpected header
+    raises) and dropped. A line with the wrong number of fields or broken quoting is a bad line (error,
+    or skipped and counted under "warn").
+    """
+    lines = read_text(path, encoding).split("\n")
+    rows, numbers, bad = [], [], []
+    first_bad: tuple[int, str, str] | None = None
+    header_pending = header is not None
+    for number, line in enumerate(lines, start=1):
+        line = line.removesuffix("\r")
+        if not line.strip():
+            continue
+        try:
+            record = next(csv.reader([line], delimiter=sep, strict=True))
+            reason = f"expected {n_fields} fields separated by {sep!r}, found {len(record)}"
+        except csv.Error as err:
+            record, reason = None, f"not valid CSV ({err})"
+        if header_pending:
+            header_pending = False
+            if record is None or [value.strip() for value in record] != list(header):
+                raise malformed(path, number, line, f"expected the header {sep.join(header)!r}")
+            continue
+        if record is None or len(record) != n_fields:
+            bad.append(number)
+            first_bad = first_bad or (number, reason, line)
+            continue
+        rows.append(record)
+        numbers.append(number)
+    if first_bad is not None:
+        reject_lines(path, bad, first_bad[2], first_bad[1])
+    frame = pd.DataFrame(rows, index=pd.Index(numbers, dtype="int64"), columns=range(n_fields), dtype=object)
+    frame.attrs["sep"] = sep
+    return frame
 
 
 def raw_path(raw_dir: Path, name: str) -> Path:
