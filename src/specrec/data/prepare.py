@@ -20,6 +20,7 @@ import pyarrow.parquet as pq
 from specrec import io
 from specrec.data.sources import ITEM_COLUMNS, LIST_COLUMNS, DatasetSource, get_source
 from specrec.data.sources.readers import bad_rows_policy
+from specrec.data.split import part_stats
 
 STRING_LIST = pa.list_(pa.string())
 
@@ -99,19 +100,10 @@ def dataset_stats(
     """
     parts = {"all": interactions}
     if "part" in interactions.columns:
-        parts |= {name: frame for name, frame in interactions.groupby("part", sort=True)}
-    rows = [
-        {
-            "split": name,
-            "users": int(frame["user"].nunique()),
-            "items": int(frame["item"].nunique()),
-            "interactions": len(frame),
-            "density": len(frame) / (n_users * n_items),
-            "raw_rows": (raw_rows or {}).get(name),
-        }
-        for name, frame in parts.items()
-    ]
-    return pd.DataFrame(rows, columns=["split", "users", "items", "interactions", "density", "raw_rows"])
+        parts |= dict(tuple(interactions.groupby("part", sort=True)))
+    stats = part_stats(parts, n_users, n_items)
+    stats["raw_rows"] = stats["split"].map(raw_rows or {})
+    return stats
 
 
 def kcore_mask(users: np.ndarray, items: np.ndarray, k: int) -> np.ndarray:

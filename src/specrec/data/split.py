@@ -116,12 +116,11 @@ class Split:
     protocol: dict | None = None  # protocol, fractions, valid_fraction, seed: how the split was made
 
 
-def split_stats(parts: dict[str, pd.DataFrame], n_users: int, n_items: int) -> pd.DataFrame:
-    """Rows all/train/valid/test: distinct users and items present, interactions, density.
+def part_stats(frames: dict[str, pd.DataFrame], n_users: int, n_items: int) -> pd.DataFrame:
+    """One row per named set of interactions: distinct users and items present, interactions, density.
 
     Density divides by the whole id space so the rows are comparable with one another.
     """
-    frames = {"all": pd.concat([parts[name] for name in PARTS], ignore_index=True), **parts}
     rows = [
         {
             "split": name,
@@ -133,6 +132,12 @@ def split_stats(parts: dict[str, pd.DataFrame], n_users: int, n_items: int) -> p
         for name, frame in frames.items()
     ]
     return pd.DataFrame(rows, columns=["split", "users", "items", "interactions", "density"])
+
+
+def split_stats(parts: dict[str, pd.DataFrame], n_users: int, n_items: int) -> pd.DataFrame:
+    """Rows all/train/valid/test of a split."""
+    frames = {"all": pd.concat([parts[name] for name in PARTS], ignore_index=True), **parts}
+    return part_stats(frames, n_users, n_items)
 
 
 def write_split(

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from specrec.registry import Registry
@@ -86,3 +87,18 @@ DATASETS: Registry[DatasetSource] = Registry("dataset")
 def get_source(dataset: str | DatasetSource) -> DatasetSource:
     """Accept a registered name or a DatasetSource (tests pass sources with their own checksums)."""
     return dataset if isinstance(dataset, DatasetSource) else DATASETS[dataset]
+
+
+def items_without_metadata(items: pd.Series) -> pd.DataFrame:
+    """ITEM_COLUMNS for datasets that only give item ids: one row per distinct id, nothing else known."""
+    ids = np.unique(items.to_numpy())  # sorted, like the ids prepare assigns
+    n = len(ids)
+    return pd.DataFrame(
+        {
+            "raw_item": pd.Series(ids, dtype=object),
+            "title": pd.Series([None] * n, dtype=object),
+            "year": pd.Series([pd.NA] * n, dtype="Int16"),
+            **{column: [[] for _ in range(n)] for column in LIST_COLUMNS},
+            "synopsis": pd.Series([None] * n, dtype=object),
+        }
+    )[ITEM_COLUMNS]

@@ -13,7 +13,14 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from specrec.data.sources.base import DATASETS, ITEM_COLUMNS, DatasetSource, RawFile, RawTables, Remote
+from specrec.data.sources.base import (
+    DATASETS,
+    DatasetSource,
+    RawFile,
+    RawTables,
+    Remote,
+    items_without_metadata,
+)
 from specrec.data.sources.readers import malformed, number_columns, raw_path, read_fields, reject_lines
 
 BX_RATINGS_URL = "https://raw.githubusercontent.com/hwwang55/RippleNet/master/data/book/BX-Book-Ratings.csv"
@@ -57,7 +64,7 @@ def parse_book_crossing(raw_dir: Path) -> RawTables:
     )
     if ratings.empty:
         raise ValueError(f"{path} holds no valid rating lines")
-    return RawTables(ratings=ratings, items=_items_without_metadata(ratings["item"]))
+    return RawTables(ratings=ratings, items=items_without_metadata(ratings["item"]))
 
 
 def _unquote(fields: pd.DataFrame, path: Path) -> pd.DataFrame:
@@ -73,24 +80,6 @@ def _unquote(fields: pd.DataFrame, path: Path) -> pd.DataFrame:
     inner = stripped.apply(lambda column: column.str.slice(1, -1))
     inner.attrs["sep"] = ";"
     return inner
-
-
-def _items_without_metadata(items: pd.Series) -> pd.DataFrame:
-    """ITEM_COLUMNS for items known only by their id: one row per distinct ISBN, every field empty."""
-    ids = pd.unique(items.to_numpy(dtype=object))  # hashing: order is irrelevant, prepare joins by id
-    n = len(ids)
-    return pd.DataFrame(
-        {
-            "raw_item": pd.Series(ids, dtype=object),
-            "title": pd.Series([None] * n, dtype=object),
-            "year": pd.Series([pd.NA] * n, dtype="Int16"),
-            "genres": [[] for _ in range(n)],
-            "directors": [[] for _ in range(n)],
-            "writers": [[] for _ in range(n)],
-            "actors": [[] for _ in range(n)],
-            "synopsis": pd.Series([None] * n, dtype=object),
-        }
-    )[ITEM_COLUMNS]
 
 
 DATASETS.register("book-crossing")(

@@ -11,8 +11,14 @@ from pathlib import Path
 
 import pandas as pd
 
-from specrec.data.sources.base import DATASETS, DatasetSource, RawFile, RawTables, Remote
-from specrec.data.sources.lightgcn import items_without_metadata
+from specrec.data.sources.base import (
+    DATASETS,
+    DatasetSource,
+    RawFile,
+    RawTables,
+    Remote,
+    items_without_metadata,
+)
 from specrec.data.sources.readers import malformed, number_columns, raw_path, read_fields, reject_lines
 
 DIRECTSPEC_URL = "https://raw.githubusercontent.com/tanatosuu/directspec/main/Datasets/{dataset}/{name}"

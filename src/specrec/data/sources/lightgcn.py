@@ -16,7 +16,14 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from specrec.data.sources.base import DATASETS, ITEM_COLUMNS, DatasetSource, RawFile, RawTables, Remote
+from specrec.data.sources.base import (
+    DATASETS,
+    DatasetSource,
+    RawFile,
+    RawTables,
+    Remote,
+    items_without_metadata,
+)
 from specrec.data.sources.readers import raw_path, read_text, reject_lines
 
 LIGHTGCN_URL = "https://raw.githubusercontent.com/kuandeng/LightGCN/master/Data/{dataset}/{name}"
@@ -74,24 +81,6 @@ def read_adjacency_lists(path: Path, part: str) -> pd.DataFrame:
             "part": part,
         }
     )
-
-
-def items_without_metadata(items: pd.Series) -> pd.DataFrame:
-    """ITEM_COLUMNS for datasets that only give item ids: one row per distinct id, nothing else known."""
-    ids = np.unique(items.to_numpy())
-    n = len(ids)
-    return pd.DataFrame(
-        {
-            "raw_item": ids,
-            "title": pd.Series([None] * n, dtype=object),
-            "year": pd.Series([pd.NA] * n, dtype="Int16"),
-            "genres": [[] for _ in range(n)],
-            "directors": [[] for _ in range(n)],
-            "writers": [[] for _ in range(n)],
-            "actors": [[] for _ in range(n)],
-            "synopsis": pd.Series([None] * n, dtype=object),
-        }
-    )[ITEM_COLUMNS]
 
 
 def _split_file(dataset: str, name: str, mirror_sha256: str | None, remote_sha256: str | None) -> RawFile:
