@@ -12,7 +12,7 @@ from snakemake.utils import validate
 from specrec.config import ConfigError, check_config, prepare_settings, run_targets, split_settings
 from specrec.data.sources import DATASETS
 from specrec.data.split import SPLITS
-from specrec.losses import LOSSES
+from specrec.losses import LOSSES, REGULARIZERS
 from specrec.models import MODELS
 from specrec.samplers import SAMPLERS
 
@@ -37,6 +37,12 @@ def test_schema_enums_match_the_registries():
     assert props["runs"]["propertyNames"]["enum"] == MODELS.names()
     recipe = props["recipes"]["additionalProperties"]["properties"]
     assert recipe["loss"]["enum"] == LOSSES.names()
+    assert recipe["regularizers"]["propertyNames"]["enum"] == REGULARIZERS.names()
+    assert (
+        props["regularizers"]["additionalProperties"]["properties"]["regularizer"]["enum"]
+        == REGULARIZERS.names()
+    )
+    assert props["model_options"]["propertyNames"]["enum"] == MODELS.names()
     assert recipe["sampler"]["enum"] == SAMPLERS.names()
 
 
@@ -54,6 +60,7 @@ def test_defaults_fill_a_minimal_config():
     assert config["split"]["fractions"] == [0.8, 0.1, 0.1]
     assert config["train"]["dim"] == 64
     assert config["runs"] == {"popularity": ["none"], "mf": ["bpr", "ssm"]}
+    assert config["regularizers"]["sr_warm"] == {"regularizer": "stable_rank", "gamma": 1.0, "warm_epochs": 5}
     check_config(config)
 
 
@@ -72,7 +79,7 @@ def test_unknown_model_and_loss_are_schema_errors():
         validate(bad_model, SCHEMA)
     bad_loss = copy.deepcopy(config)
     bad_loss["recipes"]["x"] = {"loss": "hinge"}
-    with pytest.raises(WorkflowError, match=r"'hinge' is not one of \['bpr', 'ssm'\]"):
+    with pytest.raises(WorkflowError, match=re.escape(f"'hinge' is not one of {LOSSES.names()}")):
         validate(bad_loss, SCHEMA)
 
 
@@ -80,12 +87,20 @@ def test_cross_checks_name_the_valid_choices():
     config = load("config.yaml")
     undefined = copy.deepcopy(config)
     undefined["runs"]["mf"] = ["bpr", "warp"]
-    with pytest.raises(ConfigError, match="unknown recipe of model 'mf' 'warp'; valid names: bpr, ssm"):
+    with pytest.raises(
+        ConfigError, match="model 'mf': unknown recipe 'warp' in 'warp'; valid names: align, bpr,"
+    ):
         check_config(undefined)
     untrained = copy.deepcopy(config)
     untrained["runs"]["mf"] = ["none"]
-    with pytest.raises(ConfigError, match="valid names: bpr, ssm"):
+    with pytest.raises(ConfigError, match="unknown recipe 'none'"):
         check_config(untrained)
+    addon = copy.deepcopy(config)
+    addon["runs"]["mf"] = ["directau+sr_cold"]
+    with pytest.raises(
+        ConfigError, match="unknown regularizer 'sr_cold' in 'directau\\+sr_cold'; valid names: sr,"
+    ):
+        check_config(addon)
     fitted = copy.deepcopy(config)
     fitted["runs"]["popularity"] = ["bpr"]
     with pytest.raises(ConfigError, match="valid names: none"):

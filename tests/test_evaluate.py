@@ -3,7 +3,7 @@ import math
 import pytest
 import torch
 
-from specrec.evaluate import rank_metrics
+from specrec.evaluate import block_metric_sums, rank_metrics
 from specrec.interactions import UserItems
 
 
@@ -28,6 +28,10 @@ def test_single_user_hand_computed():
     dcg = 1 / math.log2(3) + 1 / math.log2(6)
     assert m["recall@5"] == pytest.approx(1.0)
     assert m["ndcg@5"] == pytest.approx(dcg / (1 + 1 / math.log2(3)))
+    # first hit at rank 2 for both K; 1 of 2 and 2 of 5 listed items are relevant
+    assert m["hit@2"] == 1.0 and m["hit@5"] == 1.0
+    assert m["mrr@2"] == pytest.approx(0.5) and m["mrr@5"] == pytest.approx(0.5)
+    assert m["precision@2"] == pytest.approx(0.5) and m["precision@5"] == pytest.approx(0.4)
 
 
 def test_excluded_items_are_masked():
@@ -38,6 +42,7 @@ def test_excluded_items_are_masked():
     # ranking becomes [0, 4, 1, 3]: hit at rank 1
     assert m["ndcg@2"] == pytest.approx(1 / (1 + 1 / math.log2(3)))
     assert m["recall@2"] == pytest.approx(0.5)
+    assert m["mrr@2"] == pytest.approx(1.0) and m["hit@2"] == 1.0 and m["precision@2"] == pytest.approx(0.5)
 
 
 def test_recall_variants_and_users_without_targets():
@@ -55,6 +60,52 @@ def test_recall_variants_and_users_without_targets():
     assert m["ndcg@2"] == pytest.approx((1 + ndcg_user2) / 2)
 
 
+def test_hit_precision_mrr_hand_computed():
+    # every user ranks the items [0, 1, 2, 3, 4, 5]; the targets put the first hit at ranks 1, 3, none, 2
+    items = one_hot_scores([0, 1, 2, 3, 4, 5], 6)
+    target = UserItems.from_pairs([0, 1, 1, 2, 3, 3], [0, 2, 4, 5, 1, 2], n_users=4, n_items=6)
+    m = rank_metrics(torch.ones(4, 1), items, target, ks=[1, 3], batch_size=3, per_user=True)
+    # K=1: only user 0 has a hit
+    assert m["hit@1"] == pytest.approx(1 / 4)
+    assert m["precision@1"] == pytest.approx(1 / 4)
+    assert m["mrr@1"] == pytest.approx(1 / 4)
+    # K=3: top-3 = [0, 1, 2]; hits 1, 1, 0, 2; first-hit ranks 1, 3, -, 2
+    assert m["hit@3"] == pytest.approx(3 / 4)
+    assert m["precision@3"] == pytest.approx((1 / 3 + 1 / 3 + 0 + 2 / 3) / 4)
+    assert m["mrr@3"] == pytest.approx((1 + 1 / 3 + 0 + 1 / 2) / 4)
+    per_user = m["per_user"]
+    assert per_user["user"].tolist() == [0, 1, 2, 3]
+    assert per_user["mrr@3"].tolist() == pytest.approx([1, 1 / 3, 0, 1 / 2])
+    assert per_user["hit@3"].tolist() == [1, 1, 0, 1]
+    assert per_user["precision@1"].tolist() == [1, 0, 0, 0]
+
+
+def test_block_metric_sums_hit_precision_mrr():
+    hits = torch.tensor(
+        [
+            [False, False, True, True],  # first hit at rank 3
+            [False, False, False, False],  # no hit
+            [True, False, True, False],  # first hit at rank 1
+        ]
+    )
+    out = block_metric_sums(hits, torch.tensor([2, 1, 5]), ks=[2, 4])
+    assert out["hit@2"].tolist() == [0, 0, 1]
+    assert out["hit@4"].tolist() == [1, 0, 1]
+    assert out["precision@2"].tolist() == pytest.approx([0, 0, 1 / 2])
+    assert out["precision@4"].tolist() == pytest.approx([2 / 4, 0, 2 / 4])
+    assert out["mrr@2"].tolist() == pytest.approx([0, 0, 1])
+    assert out["mrr@4"].tolist() == pytest.approx([1 / 3, 0, 1])
+
+
+def test_precision_divides_by_k_even_when_fewer_items_than_k():
+    # 3 items, K=5: the list holds all 3 items, 2 of them relevant -> precision 2/5, first hit at rank 2
+    items = one_hot_scores([0, 1, 2], 3)
+    target = UserItems.from_pairs([0, 0], [1, 2], n_users=1, n_items=3)
+    m = rank_metrics(torch.ones(1, 1), items, target, ks=[5])
+    assert m["precision@5"] == pytest.approx(2 / 5)
+    assert m["hit@5"] == 1.0 and m["mrr@5"] == pytest.approx(0.5) and m["recall@5"] == pytest.approx(1.0)
+
+
 def test_perfect_and_worst_rankings_bound_the_metrics():
     n = 50
     target = UserItems.from_pairs([0] * 5, [0, 1, 2, 3, 4], n_users=1, n_items=n)
@@ -62,6 +113,8 @@ def test_perfect_and_worst_rankings_bound_the_metrics():
     worst = rank_metrics(torch.ones(1, 1), one_hot_scores(list(range(n))[::-1], n), target, ks=[5])
     assert best["ndcg@5"] == pytest.approx(1.0) and best["recall@5"] == pytest.approx(1.0)
     assert worst["ndcg@5"] == 0.0 and worst["recall@5"] == 0.0
+    assert best["hit@5"] == 1.0 and best["precision@5"] == pytest.approx(1.0) and best["mrr@5"] == 1.0
+    assert worst["hit@5"] == 0.0 and worst["precision@5"] == 0.0 and worst["mrr@5"] == 0.0
 
 
 def test_contains_matches_python_sets():

@@ -10,12 +10,23 @@ def test_uniform_negatives_avoid_training_items():
     items = torch.cat([torch.randperm(10, generator=torch.Generator().manual_seed(u))[:8] for u in range(20)])
     train = UserItems.from_pairs(users.numpy(), items.numpy(), n_users=20, n_items=10)
     batch = torch.arange(20).repeat(5)
-    negatives = SAMPLERS["uniform"](batch, 4, train, torch.Generator().manual_seed(0), rounds=30)
+    negatives = SAMPLERS["uniform"](batch, batch, 4, train, torch.Generator().manual_seed(0), rounds=30)
     assert negatives.shape == (100, 4)
     assert not train.contains(batch.unsqueeze(1).expand_as(negatives), negatives).any()
 
 
 def test_shared_negatives_are_one_set_for_the_batch():
     train = UserItems.from_pairs([0, 1], [0, 1], n_users=2, n_items=50)
-    negatives = SAMPLERS["shared"](torch.tensor([0, 1, 1]), 7, train, torch.Generator().manual_seed(0))
+    negatives = SAMPLERS["shared"](
+        torch.tensor([0, 1, 1]), torch.tensor([0, 1, 1]), 7, train, torch.Generator().manual_seed(0)
+    )
     assert negatives.shape == (7,) and int(negatives.max()) < 50
+
+
+def test_in_batch_negatives_come_from_the_batch_positives():
+    train = UserItems.from_pairs([0, 1], [0, 1], n_users=2, n_items=50)
+    items = torch.tensor([3, 7, 7, 9])
+    negatives = SAMPLERS["in_batch"](
+        torch.tensor([0, 1, 0, 1]), items, 5, train, torch.Generator().manual_seed(0)
+    )
+    assert negatives.shape == (4, 5) and set(negatives.flatten().tolist()) <= {3, 7, 9}

@@ -9,6 +9,7 @@ import pytest
 import specrec.train as train_module
 from specrec import io
 from specrec.data.split import write_split
+from specrec.recipes import resolve_recipe
 from specrec.train import EPOCH_COLUMNS, RunSpec, TrainSettings, load_embeddings, run
 
 
@@ -36,18 +37,35 @@ def split_dir(tmp_path_factory) -> Path:
     return out
 
 
-def spec(split_dir: Path, run_dir: Path, model="mf", recipe="bpr", **settings) -> RunSpec:
-    recipes = {"bpr": {"loss": "bpr", "n_negatives": 1}, "ssm": {"loss": "ssm", "n_negatives": 8}}
+USERS_64 = {"batching": "users", "batch_size": 64}
+RECIPES = {
+    "bpr": {"loss": "bpr", "n_negatives": 1},
+    "ssm": {"loss": "ssm", "n_negatives": 8},
+    "align": {"loss": "align"},
+    "directau": {"loss": "align", "regularizers": {"uniformity": 1.0}},
+    "directspec_plus": {"loss": "directspec_plus", "alpha": 0.5, "tau": 3.0, **USERS_64},
+    "directspec_plus_adaptive": {"loss": "directspec_plus", "alpha": 0.5, "tau0": 2.5, "tau1": 3, **USERS_64},
+    "directspec_sgd": {
+        "loss": "directspec", "alpha": 0.5, "optimizer": "sgd", "lr": 5.0, "lr_decay": 0.99, **USERS_64
+    },
+}  # fmt: skip
+ADDONS = {"sr_warm": {"regularizer": "stable_rank", "gamma": 1.0, "warm_epochs": 3}}
+
+
+def spec(
+    split_dir: Path, run_dir: Path, model="mf", recipe="bpr", checkpoint_dir=None, **settings
+) -> RunSpec:
     base = {"dim": 8, "lr": 0.05, "batch_size": 128, "epochs": 12, "patience": 20, "ks": [5, 10]}
     return RunSpec(
         dataset="toy",
         model=model,
         recipe_name=recipe,
-        recipe=recipes.get(recipe, {}),
+        recipe={} if recipe == "none" else resolve_recipe(recipe, RECIPES, ADDONS),
         seed=1,
         split_dir=split_dir,
         run_dir=run_dir,
         settings=TrainSettings.from_config(base | settings),
+        checkpoint_dir=checkpoint_dir,
     )
 
 
@@ -57,7 +75,8 @@ def test_mf_learns_the_clusters_and_beats_popularity(split_dir, tmp_path, recipe
     pop = run(spec(split_dir, tmp_path / "pop", model="popularity", recipe="none"))
     assert mf["test"]["ndcg@10"] > pop["test"]["ndcg@10"] + 0.1
     epochs = pd.read_csv(tmp_path / "mf" / "epochs.csv")
-    assert list(epochs.columns) == EPOCH_COLUMNS
+    assert list(epochs.columns)[: len(EPOCH_COLUMNS)] == EPOCH_COLUMNS
+    assert f"loss_{recipe}" in epochs.columns and (epochs["phase"] == "tune").all()
     assert epochs["loss"].iloc[-1] < epochs["loss"].iloc[0]
     for name, value in mf["test"].items():
         if "@" in name:
@@ -116,3 +135,44 @@ def test_a_checkpoint_of_other_settings_is_not_resumed(split_dir, tmp_path, monk
     assert (tmp_path / "checkpoint.pt").exists()
     metrics = run(spec(split_dir, tmp_path, lr=0.01))
     assert metrics["epochs_run"] == 12
+
+
+@pytest.mark.parametrize(
+    "recipe", ["directau", "directspec_plus", "directspec_plus_adaptive", "directspec_sgd"]
+)
+def test_every_loss_family_trains_and_beats_popularity(split_dir, tmp_path, recipe):
+    mf = run(spec(split_dir, tmp_path / "mf", recipe=recipe, lr=0.02))
+    pop = run(spec(split_dir, tmp_path / "pop", model="popularity", recipe="none"))
+    assert mf["test"]["ndcg@10"] > pop["test"]["ndcg@10"]
+
+
+def test_warm_start_phase_and_its_regularizer_are_logged(split_dir, tmp_path):
+    run(spec(split_dir, tmp_path, recipe="directau+sr_warm", epochs=6))
+    epochs = pd.read_csv(tmp_path / "epochs.csv")
+    assert epochs["phase"].tolist() == ["warm"] * 3 + ["tune"] * 3
+    warm, tune = epochs[epochs.phase == "warm"], epochs[epochs.phase == "tune"]
+    assert warm["loss_stable_rank_warm"].notna().all() and warm["loss_uniformity_tune"].isna().all()
+    assert tune["loss_uniformity_tune"].notna().all() and tune["loss_stable_rank_warm"].isna().all()
+
+
+def test_align_alone_collapses_and_directau_does_not(split_dir, tmp_path):
+    ranks = {}
+    for recipe in ("align", "directau"):
+        run(spec(split_dir, tmp_path / recipe, recipe=recipe, epochs=15, patience=100, lr=0.05))
+        ranks[recipe] = pd.read_csv(tmp_path / recipe / "epochs.csv")["item_stable_rank"].iloc[-1]
+    assert ranks["align"] < 2 < ranks["directau"]
+
+
+def test_same_seed_same_metrics(split_dir, tmp_path):
+    first = run(spec(split_dir, tmp_path / "a", recipe="directau+sr_warm", epochs=5))
+    second = run(spec(split_dir, tmp_path / "b", recipe="directau+sr_warm", epochs=5))
+    assert first["test"] == second["test"]
+
+
+def test_checkpoints_live_in_their_own_folder(split_dir, tmp_path, monkeypatch):
+    crash_in_epoch(monkeypatch, spec(split_dir, tmp_path / "run", checkpoint_dir=tmp_path / "ckpt"), epoch=3)
+    assert (tmp_path / "ckpt" / "checkpoint.pt").exists() and not (
+        tmp_path / "run" / "checkpoint.pt"
+    ).exists()
+    run(spec(split_dir, tmp_path / "run", checkpoint_dir=tmp_path / "ckpt"))
+    assert not (tmp_path / "ckpt" / "checkpoint.pt").exists()

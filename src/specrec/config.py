@@ -10,8 +10,8 @@ from __future__ import annotations
 from itertools import product
 
 from specrec.data.sources import DATASETS
-from specrec.losses import LOSSES
 from specrec.models import MODELS
+from specrec.recipes import RecipeError, resolve_recipe
 from specrec.text.encode import text_model_slug
 
 NO_RECIPE = "none"  # the recipe of models that are fitted, not trained (popularity)
@@ -20,6 +20,7 @@ __all__ = [
     "ConfigError",
     "check_config",
     "prepare_settings",
+    "run_recipe",
     "run_targets",
     "split_settings",
     "text_model_slug",
@@ -37,12 +38,22 @@ def check_config(config: dict) -> None:
         if abs(sum(fractions) - 1.0) > 1e-9:
             raise ConfigError(f"split fractions of {dataset} must sum to 1, got {fractions}")
     _check_names("model", config["runs"], MODELS.names())
-    for name, recipe in config["recipes"].items():
-        _check_names(f"loss of recipe {name!r}", [recipe["loss"]], LOSSES.names())
     for model, recipes in config["runs"].items():
-        trainable = MODELS[model].trainable
-        valid = sorted(config["recipes"]) if trainable else [NO_RECIPE]
-        _check_names(f"recipe of model {model!r}", recipes, valid)
+        if not MODELS[model].trainable:
+            _check_names(f"recipe of model {model!r}", recipes, [NO_RECIPE])
+            continue
+        for name in recipes:
+            try:
+                resolve_recipe(name, config["recipes"], config["regularizers"])
+            except RecipeError as error:
+                raise ConfigError(f"model {model!r}: {error}") from None
+
+
+def run_recipe(config: dict, name: str) -> dict:
+    """The resolved recipe of a run name such as `directau+sr_warm` ({} for `none`)."""
+    if name == NO_RECIPE:
+        return {}
+    return resolve_recipe(name, config["recipes"], config["regularizers"])
 
 
 def _check_names(what: str, given, valid: list[str]) -> None:

@@ -26,12 +26,16 @@ def block_metric_sums(
     hits: (B x K_max) boolean, hits[b, r] = the item at rank r+1 is relevant for user b.
     n_relevant: (B,) number of relevant items per user (> 0).
     Returns, per K, the per-user hits, recall (|L∩T|/|T|), truncated recall (|L∩T|/min(K,|T|)), the
-    denominator of micro recall (min(K,|T|)) and NDCG with binary gains.
+    denominator of micro recall (min(K,|T|)), NDCG with binary gains, hit rate (1 if any of the top K is
+    relevant), precision (|L∩T|/K) and reciprocal rank (1/rank of the first relevant item in the top K, 0
+    if there is none).
     """
     hits = hits.double()
     n_relevant = n_relevant.double()
     disc = discounts(hits.shape[1], hits.device)
     ideal = torch.cumsum(disc, 0)  # ideal[m-1] = IDCG with m relevant items in the list
+    # 1/rank is decreasing, so its largest value over the hits is 1/(rank of the first hit)
+    reciprocal = hits / torch.arange(1, hits.shape[1] + 1, dtype=hits.dtype, device=hits.device)
     out: dict[str, torch.Tensor] = {}
     for k in ks:
         hit_count = hits[:, :k].sum(1)
@@ -41,6 +45,9 @@ def block_metric_sums(
         out[f"recall@{k}"] = hit_count / n_relevant
         out[f"recall_truncated@{k}"] = hit_count / capped
         out[f"ndcg@{k}"] = (hits[:, :k] * disc[:k]).sum(1) / ideal[capped.long() - 1]
+        out[f"hit@{k}"] = (hit_count > 0).double()
+        out[f"precision@{k}"] = hit_count / k
+        out[f"mrr@{k}"] = reciprocal[:, :k].amax(1)
     return out
 
 
@@ -53,10 +60,12 @@ def rank_metrics(
     batch_size: int = 1024,
     per_user: bool = False,
 ) -> dict:
-    """Mean Recall@K (standard, truncated, micro) and NDCG@K over users with at least one target item.
+    """Mean Recall@K (standard, truncated, micro), NDCG@K, Hit@K, Precision@K and MRR@K over users with at
+    least one target item.
 
     Scores are user_emb @ item_emb.T; items in any `exclude` set (e.g. the training items) are masked out.
-    With per_user=True also returns the per-user NDCG/recall tensors and the evaluated user ids.
+    With per_user=True also returns the per-user NDCG/recall/hit/precision/MRR tensors and the evaluated
+    user ids.
     """
     ks = sorted(set(ks))
     k_max = min(max(ks), item_emb.shape[0])
@@ -84,11 +93,20 @@ def rank_metrics(
     values = {name: torch.cat(chunks) for name, chunks in parts.items()}
     result: dict = {"users": int(sum(len(e) for e in evaluated))}
     for k in ks:
-        for name in (f"recall@{k}", f"recall_truncated@{k}", f"ndcg@{k}"):
+        for name in (
+            f"recall@{k}",
+            f"recall_truncated@{k}",
+            f"ndcg@{k}",
+            f"hit@{k}",
+            f"precision@{k}",
+            f"mrr@{k}",
+        ):
             result[name] = float(values[name].mean())
         result[f"recall_micro@{k}"] = float(values[f"hits@{k}"].sum() / values[f"capped@{k}"].sum())
     if per_user:
         result["per_user"] = {"user": torch.cat(evaluated)} | {
-            name: values[name] for name in values if name.startswith(("ndcg@", "recall@"))
+            name: values[name]
+            for name in values
+            if name.startswith(("ndcg@", "recall@", "hit@", "precision@", "mrr@"))
         }
     return result

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from functools import cached_property
 
@@ -59,6 +60,32 @@ class UserItems:
         rows, items = self.block(start, stop)
         dense[rows, items] = True
         return dense
+
+    def rows(self, users: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(position in `users`, item) of every entry in the rows of `users` (which may repeat)."""
+        start = self.indptr[users]
+        counts = self.indptr[users + 1] - start
+        position = torch.repeat_interleave(torch.arange(users.numel(), device=users.device), counts)
+        first = torch.cumsum(counts, 0) - counts
+        offset = torch.arange(int(counts.sum()), device=users.device) - torch.repeat_interleave(first, counts)
+        return position, self.indices[torch.repeat_interleave(start, counts) + offset]
+
+    def share_matrix(self, users: torch.Tensor) -> torch.Tensor:
+        """(B x B) bool: do users a and b share an item? A sparse (B x items) product, never n x n."""
+        position, items = self.rows(users)
+        values = torch.ones(position.numel(), device=users.device)
+        shape = (users.numel(), self.n_items)
+        rows = torch.sparse_coo_tensor(torch.stack([position, items]), values, shape, check_invariants=False)
+        with warnings.catch_warnings():  # torch flags sparse x sparse products as beta; the result is exact
+            warnings.simplefilter("ignore", UserWarning)
+            return torch.sparse.mm(rows, rows.t()).to_dense() > 0
+
+    def transpose(self) -> UserItems:
+        """The item -> users index of the same interactions."""
+        users, items = self.pairs()
+        return UserItems.from_pairs(items.cpu().numpy(), users.cpu().numpy(), self.n_items, self.n_users).to(
+            self.indptr.device
+        )
 
     def contains(self, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
         """Vectorised membership test of (user, item) pairs, by binary search on user * n_items + item."""

@@ -1,9 +1,12 @@
-"""Negative samplers. A sampler returns item ids: (B x n) per positive, or (n,) shared by the whole batch.
+"""Negative samplers: `sampler(users, items, n, train, generator)` returns item ids, (B x n) per positive
+or (n,) shared by the whole batch.
 
 `uniform` draws n items per positive, uniformly, and re-draws items the user trained on (as LightGCN's
-sampler does). `shared` draws one uniform set of n items per mini-batch that every user in it is scored
-against: a (B x d) @ (d x n) matmul instead of gathering B*n*d values, which makes many negatives cheap
-(the usual sampled-softmax set-up); accidental hits are not removed, and at n << n_items they are rare.
+sampler does). `in_batch` draws n per positive from the batch's positive items, with replacement, so
+popular items are drawn more often (StableRankReg's MF sampler). `shared` draws one uniform set of n items
+per mini-batch that every user in it is scored against: a (B x d) @ (d x n) matmul instead of gathering
+B*n*d values, which makes many negatives cheap (the usual sampled-softmax set-up); accidental hits are not
+removed, and at n << n_items they are rare.
 """
 
 from __future__ import annotations
@@ -18,7 +21,12 @@ SAMPLERS: Registry = Registry("sampler")
 
 @SAMPLERS.register("uniform")
 def uniform_negatives(
-    users: torch.Tensor, n: int, train: UserItems, generator: torch.Generator, rounds: int = 3
+    users: torch.Tensor,
+    items: torch.Tensor,
+    n: int,
+    train: UserItems,
+    generator: torch.Generator,
+    rounds: int = 3,
 ) -> torch.Tensor:
     """(B x n) uniform negatives; items the user trained on are re-drawn (a few vectorised rounds)."""
     negatives = torch.randint(train.n_items, (users.numel(), n), generator=generator, device=users.device)
@@ -33,7 +41,16 @@ def uniform_negatives(
 
 @SAMPLERS.register("shared")
 def shared_negatives(
-    users: torch.Tensor, n: int, train: UserItems, generator: torch.Generator
+    users: torch.Tensor, items: torch.Tensor, n: int, train: UserItems, generator: torch.Generator
 ) -> torch.Tensor:
     """(n,) uniform items shared by every positive of the mini-batch."""
     return torch.randint(train.n_items, (n,), generator=generator, device=users.device)
+
+
+@SAMPLERS.register("in_batch")
+def in_batch_negatives(
+    users: torch.Tensor, items: torch.Tensor, n: int, train: UserItems, generator: torch.Generator
+) -> torch.Tensor:
+    """(B x n) items drawn with replacement from the batch's positives (no re-draw of training items)."""
+    pick = torch.randint(items.numel(), (items.numel(), n), generator=generator, device=items.device)
+    return items[pick]

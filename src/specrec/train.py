@@ -12,7 +12,9 @@ import logging
 import math
 import platform
 import time
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
@@ -25,8 +27,9 @@ from specrec import io
 from specrec.data.split import Split, load_split
 from specrec.evaluate import rank_metrics
 from specrec.interactions import UserItems
-from specrec.losses import build_loss
+from specrec.losses import Batch
 from specrec.models import MODELS
+from specrec.recipes import Recipe
 from specrec.runtime import pick_device, seed_everything, set_threads
 from specrec.samplers import SAMPLERS
 from specrec.spectral import effective_rank, stable_rank
@@ -87,10 +90,13 @@ class RunSpec:
     run_dir: Path
     settings: TrainSettings
     threads: int = 1
+    model_options: dict = field(default_factory=dict)
+    checkpoint_dir: Path | None = None  # outside the run's outputs, so Snakemake never deletes it
 
     def fingerprint(self) -> str:
         """Hash of everything that changes the result, so a checkpoint of other settings is never resumed."""
-        key = [self.dataset, self.model, self.recipe, self.seed, asdict(self.settings), str(self.split_dir)]
+        key = [self.dataset, self.model, self.model_options, self.recipe, self.seed, asdict(self.settings)]
+        key.append(str(self.split_dir))
         return hashlib.sha256(json.dumps(key, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
@@ -100,6 +106,15 @@ class Data:
     train: UserItems
     valid: UserItems
     test: UserItems
+
+    @cached_property
+    def train_by_item(self) -> UserItems:
+        return self.train.transpose()
+
+    @cached_property
+    def active_users(self) -> torch.Tensor:
+        """Users with at least one training item: the ones a user-sampled batch can draw."""
+        return torch.nonzero(self.train.counts() > 0).squeeze(1)
 
 
 def load_data(split_dir: Path, device: str) -> Data:
@@ -111,29 +126,81 @@ def load_data(split_dir: Path, device: str) -> Data:
     return Data(split=split, **sets)
 
 
-def train_step(model, loss_fn, optimizer, users, items, train: UserItems, generator) -> float:
-    """One Adam step on a mini-batch of (user, positive item) edges; returns the loss."""
+def edge_batches(data: Data, batch_size: int, generator) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    """Every training edge once per epoch, in random order (the stable-rank protocol)."""
+    users, items = data.train.pairs()
+    order = torch.randperm(users.numel(), generator=generator, device=users.device)
+    for batch in order.split(batch_size):
+        yield users[batch], items[batch]
+
+
+def user_batches(data: Data, batch_size: int, generator) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    """|train| // B batches of uniform users (with replacement), one random positive each (DirectSpec)."""
+    device = data.train.indptr.device
+    for _ in range(max(1, data.train.indices.numel() // batch_size)):
+        pick = torch.randint(data.active_users.numel(), (batch_size,), generator=generator, device=device)
+        users = data.active_users[pick]
+        start, count = data.train.indptr[users], data.train.counts()[users]
+        offset = (torch.rand(batch_size, generator=generator, device=device) * count).long()
+        yield users, data.train.indices[start + offset]
+
+
+BATCHINGS = {"edges": edge_batches, "users": user_batches}
+
+
+def make_batch(model, recipe: Recipe, users, items, data: Data, generator) -> Batch:
     user_table, item_table = model()
-    negatives = None
-    if getattr(loss_fn, "n_negatives", 0) > 0:
-        sampler = SAMPLERS[loss_fn.sampler]
-        negatives = item_table[sampler(users, loss_fn.n_negatives, train, generator)]
-    loss = sum(loss_fn(user_table[users], item_table[items], negatives).values())
+    negatives = negative_emb = None
+    if recipe.n_negatives > 0:
+        negatives = SAMPLERS[recipe.sampler](users, items, recipe.n_negatives, data.train, generator)
+        negative_emb = item_table[negatives]
+    return Batch(
+        users=users,
+        items=items,
+        user_emb=user_table[users],
+        item_emb=item_table[items],
+        negatives=negatives,
+        negative_emb=negative_emb,
+        user_table=user_table,
+        item_table=item_table,
+        train=data.train,
+        train_by_item=data.train_by_item,
+    )
+
+
+def train_step(model, recipe: Recipe, optimizer, users, items, data: Data, generator, warm=False) -> dict:
+    """One optimiser step on a mini-batch of (user, positive item) pairs; returns the loss parts."""
+    parts = recipe.parts(make_batch(model, recipe, users, items, data, generator), warm)
+    loss = sum(parts.values())
     optimizer.zero_grad(set_to_none=True)
     loss.backward()
     optimizer.step()
-    return float(loss.detach())
+    return {name: float(value.detach()) for name, value in parts.items()}
 
 
-def train_epoch(model, loss_fn, optimizer, data: Data, settings: TrainSettings, generator) -> float:
-    """One pass over the training edges in random order; returns the mean loss."""
-    users, items = data.train.pairs()
-    order = torch.randperm(users.numel(), generator=generator, device=users.device)
-    losses = [
-        train_step(model, loss_fn, optimizer, users[batch], items[batch], data.train, generator)
-        for batch in order.split(settings.batch_size)
-    ]
-    return sum(losses) / max(len(losses), 1)
+def train_epoch(model, recipe: Recipe, optimizer, data: Data, settings, generator, warm=False) -> dict:
+    """One epoch; returns the mean of every loss part and of their sum (`loss`)."""
+    batch_size = recipe.batch_size or settings.batch_size
+    totals: dict[str, float] = {}
+    steps = 0
+    for users, items in BATCHINGS[recipe.batching](data, batch_size, generator):
+        for name, value in train_step(model, recipe, optimizer, users, items, data, generator, warm).items():
+            totals[name] = totals.get(name, 0.0) + value
+        steps += 1
+    means = {f"loss_{name}": total / max(steps, 1) for name, total in totals.items()}
+    return {"loss": sum(means.values())} | means
+
+
+def make_optimizer(model, recipe: Recipe, settings: TrainSettings):
+    """Adam with weight decay (StableRankReg) unless the recipe asks for plain SGD (DirectSpec)."""
+    lr = recipe.lr if recipe.lr is not None else settings.lr
+    decay = recipe.weight_decay if recipe.weight_decay is not None else settings.weight_decay
+    name = recipe.optimizer or "adam"
+    if name == "sgd":
+        return torch.optim.SGD(model.parameters(), lr=lr, weight_decay=decay)
+    if name == "adam":
+        return torch.optim.Adam(model.parameters(), lr=lr, weight_decay=decay)
+    raise ValueError(f"unknown optimizer {name!r}; valid names: adam, sgd")
 
 
 def spectral_row(user_table: torch.Tensor, item_table: torch.Tensor) -> dict:
@@ -179,13 +246,23 @@ class Checkpoint:
         self.path.unlink(missing_ok=True)
 
 
+def in_warm_phase(recipe: Recipe, epoch: int, best: dict, settings: TrainSettings) -> bool:
+    """The first warm_epochs epochs, or (warm_until: stall) until validation stalls, at most warm_epochs."""
+    if not recipe.has_warm_phase or best.get("warm_over") or epoch > recipe.warm_epochs:
+        return False
+    return recipe.warm_until == "epochs" or best["bad"] < settings.patience
+
+
 def fit(spec: RunSpec, model, data: Data, device: str) -> tuple[list[dict], int]:
-    """Train with early stopping on validation NDCG@20; leaves the best epoch's weights in `model`."""
+    """Train with early stopping on validation NDCG@20; leaves the best epoch's weights in `model`.
+
+    Early stopping counts epochs without improvement throughout but only stops outside the warm phase.
+    """
     settings = spec.settings
-    loss_fn = build_loss(spec.recipe)
-    optimizer = torch.optim.Adam(model.parameters(), lr=settings.lr, weight_decay=settings.weight_decay)
+    recipe = Recipe.from_resolved(spec.recipe)
+    optimizer = make_optimizer(model, recipe, settings)
     generator = torch.Generator(device=device).manual_seed(spec.seed)
-    checkpoint = Checkpoint(spec.run_dir / "checkpoint.pt", spec.fingerprint())
+    checkpoint = Checkpoint((spec.checkpoint_dir or spec.run_dir) / "checkpoint.pt", spec.fingerprint())
     state = checkpoint.load(device)
     history: list[dict] = []
     best = {"score": -math.inf, "epoch": 0, "weights": copy.deepcopy(model.state_dict()), "bad": 0}
@@ -197,22 +274,16 @@ def fit(spec: RunSpec, model, data: Data, device: str) -> tuple[list[dict], int]
         log.info("resuming %s from epoch %d", spec.run_dir, len(history))
     progress = tqdm(range(len(history) + 1, settings.epochs + 1), desc=str(spec.run_dir), mininterval=2.0)
     for epoch in progress:
-        if best["bad"] >= settings.patience:
+        warm = in_warm_phase(recipe, epoch, best, settings)
+        if not warm and recipe.has_warm_phase and not best.get("warm_over"):
+            best["warm_over"], best["bad"] = True, 0  # the tune phase starts with a fresh patience
+        if not warm and best["bad"] >= settings.patience:
             break
-        start = time.perf_counter()
-        model.train()
-        loss = train_epoch(model, loss_fn, optimizer, data, settings, generator)
-        trained = time.perf_counter()
-        model.eval()
-        row = {"epoch": epoch, "loss": loss} | validate(model, data, settings) | spectral_row(*model())
-        row["epoch_seconds"] = trained - start
-        row["eval_seconds"] = time.perf_counter() - trained
-        row["elapsed_seconds"] = (history[-1]["elapsed_seconds"] if history else 0.0) + (
-            time.perf_counter() - start
-        )
+        row = run_epoch(model, recipe, optimizer, data, settings, generator, warm) | {"epoch": epoch}
+        row["elapsed_seconds"] = (history[-1]["elapsed_seconds"] if history else 0.0) + row.pop("_wall")
         history.append(row)
         if row["valid_ndcg@20"] > best["score"]:
-            best = {
+            best |= {
                 "score": row["valid_ndcg@20"],
                 "epoch": epoch,
                 "weights": copy.deepcopy(model.state_dict()),
@@ -220,8 +291,14 @@ def fit(spec: RunSpec, model, data: Data, device: str) -> tuple[list[dict], int]
             best["bad"] = 0
         else:
             best["bad"] += 1
-        progress.set_postfix(loss=f"{loss:.4f}", ndcg=f"{row['valid_ndcg@20']:.4f}", best=best["epoch"])
-        log.info("epoch %d loss %.5f valid ndcg@20 %.5f", epoch, loss, row["valid_ndcg@20"])
+        for group in optimizer.param_groups:
+            group["lr"] *= recipe.lr_decay
+        progress.set_postfix(
+            loss=f"{row['loss']:.4f}", ndcg=f"{row['valid_ndcg@20']:.4f}", best=best["epoch"]
+        )
+        log.info(
+            "epoch %d %s loss %.5f valid ndcg@20 %.5f", epoch, row["phase"], row["loss"], row["valid_ndcg@20"]
+        )
         checkpoint.save(
             {
                 "model": model.state_dict(),
@@ -233,6 +310,22 @@ def fit(spec: RunSpec, model, data: Data, device: str) -> tuple[list[dict], int]
         )
     model.load_state_dict(best["weights"])
     return history, best["epoch"]
+
+
+def run_epoch(model, recipe: Recipe, optimizer, data: Data, settings, generator, warm: bool) -> dict:
+    """Train one epoch, then validate and log the spectrum; training and evaluation timed apart."""
+    start = time.perf_counter()
+    model.train()
+    parts = train_epoch(model, recipe, optimizer, data, settings, generator, warm)
+    trained = time.perf_counter()
+    model.eval()
+    row = parts | validate(model, data, settings) | spectral_row(*model())
+    return row | {
+        "phase": "warm" if warm else "tune",
+        "epoch_seconds": trained - start,
+        "eval_seconds": time.perf_counter() - trained,
+        "_wall": time.perf_counter() - start,
+    }
 
 
 def run(spec: RunSpec) -> dict:
@@ -247,7 +340,9 @@ def run(spec: RunSpec) -> dict:
         data.split.n_items,
         dim=settings.dim,
         init_std=settings.init_std,
+        train_users=data.train.pairs()[0],
         train_items=data.train.indices,
+        **spec.model_options,
     ).to(device)
     started = time.perf_counter()
     if model.trainable:
@@ -308,9 +403,16 @@ def write_outputs(spec: RunSpec, model, history: list[dict], metrics: dict) -> N
         user=user_table.detach().float().cpu().numpy(),
         item=item_table.detach().float().cpu().numpy(),
     )
-    io.write_csv(spec.run_dir / "epochs.csv", pd.DataFrame(history, columns=EPOCH_COLUMNS))
+    io.write_csv(spec.run_dir / "epochs.csv", epochs_frame(history))
     io.write_json(spec.run_dir / "metrics.json", metrics)
-    (spec.run_dir / "checkpoint.pt").unlink(missing_ok=True)
+    ((spec.checkpoint_dir or spec.run_dir) / "checkpoint.pt").unlink(missing_ok=True)
+
+
+def epochs_frame(history: list[dict]) -> pd.DataFrame:
+    """The fixed columns first (the figures read them), then the phase and every loss part."""
+    frame = pd.DataFrame(history)
+    extra = sorted(c for c in frame.columns if c not in EPOCH_COLUMNS)
+    return frame.reindex(columns=EPOCH_COLUMNS + extra)
 
 
 def load_embeddings(path: str | Path) -> tuple[np.ndarray, np.ndarray]:

@@ -3,6 +3,7 @@ from snakemake.utils import validate
 from specrec.config import (
     check_config,
     prepare_settings,
+    run_recipe,
     run_targets,
     split_settings,
     text_model_slug,
@@ -79,4 +80,8 @@ def split_params(wildcards):
 
 
 def recipe_of(wildcards):
-    return config["recipes"].get(wildcards.recipe, {})
+    return run_recipe(config, wildcards.recipe)
+
+
+def model_options(wildcards):
+    return config["model_options"].get(wildcards.model, {})

@@ -18,6 +18,8 @@ rule train:
     params:
         recipe=recipe_of,
         settings=config["train"],
+        model_options=model_options,
+        checkpoint_dir="results/checkpoints/{dataset}/{model}/{recipe}/seed{seed}",
     script:
         "../scripts/train.py"
 

@@ -4,17 +4,20 @@ from specrec.runtime import log_to
 from specrec.train import RunSpec, TrainSettings, run
 
 log_to(snakemake.log[0])
-wildcards = snakemake.wildcards
+wildcards, params = snakemake.wildcards, snakemake.params
 run(
     RunSpec(
         dataset=wildcards.dataset,
         model=wildcards.model,
         recipe_name=wildcards.recipe,
-        recipe=dict(snakemake.params.recipe),
+        recipe=dict(params.recipe),
         seed=int(wildcards.seed),
         split_dir=Path(snakemake.input.meta).parent,
         run_dir=Path(snakemake.output.metrics).parent,
-        settings=TrainSettings.from_config(snakemake.params.settings),
+        settings=TrainSettings.from_config(params.settings),
         threads=snakemake.threads,
+        model_options=dict(params.model_options),
+        # outside the outputs: Snakemake deletes a failed job's outputs, the resume point must survive
+        checkpoint_dir=Path(params.checkpoint_dir),
     )
 )

@@ -1,30 +1,63 @@
-"""Loss registry and recipes.
+"""Losses and regularisers, each a small module in one of two registries.
 
-A loss is a small callable on a batch of embeddings, `loss(users, positives, negatives) -> {part: tensor}`:
-users and positives are (B x d), negatives (B x N x d) or None. It declares how many sampled negatives it
-needs in `n_negatives`. A *recipe* is a named configuration of a loss in the config file
-(`recipes: {bpr: {loss: bpr, n_negatives: 1}}`). Adding a loss = one module + one import line below.
+A loss maps a `Batch` of in-batch embeddings to a dict of named loss parts; a regulariser maps one table of
+in-batch embeddings (the unique users, or the unique items) to a scalar. A *recipe* (specrec.recipes) names a
+loss, its sampler and its regularisers with their schedules, e.g. `directau+sr_warm`.
+Adding a loss = one module with a registered class + one import line below + its name in the schema.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from dataclasses import dataclass
+from functools import cached_property
 
+import torch
+
+from specrec.interactions import UserItems
 from specrec.registry import Registry
 
 LOSSES: Registry = Registry("loss")
-
-from specrec.losses import bpr, ssm  # noqa: E402,F401  (registration side effects)
-
-
-def build_loss(recipe: Mapping):
-    """Instantiate the loss of a recipe: {'loss': name, **its parameters}."""
-    params = dict(recipe)
-    name = params.pop("loss")
-    try:
-        return LOSSES[name](**params)
-    except TypeError as error:
-        raise ValueError(f"bad parameters for loss {name!r}: {error}") from None
+REGULARIZERS: Registry = Registry("regularizer")
 
 
-__all__ = ["LOSSES", "build_loss"]
+@dataclass
+class Batch:
+    """One mini-batch of (user, positive item) pairs with everything a loss may need.
+
+    user_emb, item_emb: (B x d) embeddings of the pairs; negative_emb: (B x n x d) per positive, (n x d)
+    shared by the batch, or None. The full tables and the training index are there for losses that look
+    beyond the pairs (in-batch uniqueness, DirectSpec+'s adaptive temperatures).
+    """
+
+    users: torch.Tensor
+    items: torch.Tensor
+    user_emb: torch.Tensor
+    item_emb: torch.Tensor
+    negatives: torch.Tensor | None
+    negative_emb: torch.Tensor | None
+    user_table: torch.Tensor
+    item_table: torch.Tensor
+    train: UserItems | None = None
+    train_by_item: UserItems | None = None
+
+    @cached_property
+    def unique_users(self) -> torch.Tensor:
+        return torch.unique(self.users)
+
+    @cached_property
+    def unique_items(self) -> torch.Tensor:
+        """Positives and sampled negatives of the batch (StableRankReg's in-batch item set)."""
+        if self.negatives is None:
+            return torch.unique(self.items)
+        return torch.unique(torch.cat([self.items, self.negatives.reshape(-1)]))
+
+    def unique_user_emb(self) -> torch.Tensor:
+        return self.user_table[self.unique_users]
+
+    def unique_item_emb(self) -> torch.Tensor:
+        return self.item_table[self.unique_items]
+
+
+from specrec.losses import align, bpr, directspec, regularizers, ssm  # noqa: E402,F401,I001  (registration)
+
+__all__ = ["LOSSES", "REGULARIZERS", "Batch"]

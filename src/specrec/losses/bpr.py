@@ -7,15 +7,16 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from specrec.losses import LOSSES
+from specrec.losses import LOSSES, Batch
 
 
-def dot_scores(users: torch.Tensor, positives: torch.Tensor, negatives: torch.Tensor):
-    """s(u, i) for the positive (B x 1) and the negatives (B x N) of each user.
+def dot_scores(batch: Batch) -> tuple[torch.Tensor, torch.Tensor]:
+    """s(u, i) for the positive (B x 1) and the negatives (B x n) of each pair.
 
-    negatives are (B x N x d), one set per positive, or (N x d), one set shared by the batch.
+    Negatives are (B x n x d), one set per positive, or (n x d), one set shared by the batch.
     """
-    positive = (users * positives).sum(-1, keepdim=True)
+    users, negatives = batch.user_emb, batch.negative_emb
+    positive = (users * batch.item_emb).sum(-1, keepdim=True)
     if negatives.ndim == 2:
         return positive, users @ negatives.T
     return positive, torch.einsum("bd,bnd->bn", users, negatives)
@@ -26,9 +27,8 @@ def dot_scores(users: torch.Tensor, positives: torch.Tensor, negatives: torch.Te
 class BPR:
     """L = -mean_{(u,i,j)} log sigma(s(u,i) - s(u,j)), over every sampled negative j of each positive."""
 
-    n_negatives: int = 1
-    sampler: str = "uniform"
+    needs_negatives = True
 
-    def __call__(self, users, positives, negatives) -> dict[str, torch.Tensor]:
-        positive, negative = dot_scores(users, positives, negatives)
+    def __call__(self, batch: Batch) -> dict[str, torch.Tensor]:
+        positive, negative = dot_scores(batch)
         return {"bpr": -F.logsigmoid(positive - negative).mean()}

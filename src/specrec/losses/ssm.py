@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from specrec.losses import LOSSES
+from specrec.losses import LOSSES, Batch
 from specrec.losses.bpr import dot_scores
 
 
@@ -16,11 +16,10 @@ from specrec.losses.bpr import dot_scores
 class SampledSoftmax:
     """L = -mean_{(u,i)} log exp(s(u,i)/T) / (exp(s(u,i)/T) + sum_{j in N_u} exp(s(u,j)/T))."""
 
-    n_negatives: int = 64
     temperature: float = 1.0
-    sampler: str = "shared"
+    needs_negatives = True
 
-    def __call__(self, users, positives, negatives) -> dict[str, torch.Tensor]:
-        positive, negative = dot_scores(users, positives, negatives)
+    def __call__(self, batch: Batch) -> dict[str, torch.Tensor]:
+        positive, negative = dot_scores(batch)
         logits = torch.cat([positive, negative], dim=1) / self.temperature
         return {"ssm": -F.log_softmax(logits, dim=1)[:, 0].mean()}

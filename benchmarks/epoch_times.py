@@ -1,0 +1,76 @@
+"""Seconds per training epoch and per full-ranking validation of (model, recipe) pairs on prepared splits.
+
+python benchmarks/epoch_times.py results/data/ml-1m/split/seed2024 --runs mf:bpr lightgcn:bpr --threads 2
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+import torch
+import yaml
+
+from specrec.models import MODELS
+from specrec.recipes import Recipe, resolve_recipe
+from specrec.train import TrainSettings, load_data, make_optimizer, train_epoch, validate
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("split_dirs", nargs="+", type=Path)
+    parser.add_argument(
+        "--runs",
+        nargs="+",
+        default=["mf:bpr", "lightgcn:bpr"],
+        help="model:recipe pairs (recipe may be base+addon)",
+    )
+    parser.add_argument(
+        "--config", default="config/config.yaml", help="recipes, model options, train settings"
+    )
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--epochs", type=int, default=1, help="epochs timed per run (the mean is printed)")
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    config = yaml.safe_load(open(args.config))
+    settings = TrainSettings.from_config(config["train"] | {"device": args.device})
+    print(f"{'split':<36} {'model':<10} {'recipe':<8} {'s/epoch':>8} {'s/eval':>7} {'users x items':>14}")
+    for split_dir in args.split_dirs:
+        data = load_data(split_dir, args.device)
+        users, items = data.train.pairs()
+        for run in args.runs:
+            model_name, recipe_name = run.split(":")
+            torch.manual_seed(0)
+            model = MODELS[model_name](
+                data.split.n_users,
+                data.split.n_items,
+                dim=settings.dim,
+                init_std=settings.init_std,
+                train_users=users,
+                train_items=items,
+                **config.get("model_options", {}).get(model_name, {}),
+            ).to(args.device)
+            resolved = resolve_recipe(recipe_name, config["recipes"], config.get("regularizers", {}))
+            recipe = Recipe.from_resolved(resolved)
+            optimizer = make_optimizer(model, recipe, settings)
+            generator = torch.Generator(device=args.device).manual_seed(0)
+            start = time.perf_counter()
+            for _ in range(args.epochs):
+                train_epoch(model, recipe, optimizer, data, settings, generator)
+            trained = time.perf_counter()
+            validate(model, data, settings)
+            if args.device.startswith("cuda"):
+                torch.cuda.synchronize()
+            evaluated = time.perf_counter()
+            epoch = (trained - start) / args.epochs
+            size = f"{data.split.n_users}x{data.split.n_items}"
+            row = f"{str(split_dir)[-36:]:<36} {model_name:<10} {recipe_name:<8}"
+            print(f"{row} {epoch:>8.2f} {evaluated - trained:>7.2f} {size:>14}", flush=True)
+
+
+if __name__ == "__main__":
+    main()
