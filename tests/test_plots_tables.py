@@ -300,3 +300,26 @@ def test_results_table_says_which_split_protocol_was_used(tmp_path):
     labels = dict(zip(table["recipe"], table["split"], strict=True))
     assert labels == {"bpr": "provided (+0.1 of train as valid)", "ssm": "random_edge 0.8/0.1/0.1"}
     assert "provided (+0.1 of train as valid)" in (tmp_path / "r.md").read_text()
+
+
+def test_convergence_table_finds_the_first_epoch_at_95_percent_of_the_best(tmp_path):
+    from specrec import io
+    from specrec.tables import convergence_table
+
+    path = tmp_path / "runs/toy/mf/bpr/seed1/epochs.csv"
+    ndcg = [0.10, 0.50, 0.96, 1.00, 0.99]
+    io.write_csv(
+        path,
+        pd.DataFrame(
+            {
+                "epoch": [1, 2, 3, 4, 5],
+                "valid_ndcg@20": ndcg,
+                "epoch_seconds": [2.0] * 5,
+                "elapsed_seconds": [3.0, 6.0, 9.0, 12.0, 15.0],
+            }
+        ),
+    )
+    table = convergence_table([path], tmp_path / "c.csv", tmp_path / "c.md").iloc[0]
+    assert (table["best_epoch"], table["epochs_to_95"]) == (4, 3)
+    assert (table["seconds_to_95"], table["train_seconds_to_95"]) == (9.0, 6.0)
+    assert "Epochs to 95%" in (tmp_path / "c.md").read_text()

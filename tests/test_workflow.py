@@ -49,8 +49,8 @@ def metrics(workdir: Path, model: str, recipe: str) -> dict:
 
 def test_every_output_exists_and_is_not_empty(workdir):
     figures = ("spectrum", "stable_rank", "validation", "alignment_uniformity")
-    runs = ("popularity/none", "mf/bpr", "mf/ssm")
-    tables = ("results", "spectrum", "datasets")
+    runs = ("popularity/none", "mf/bpr", "mf/ssm", "mf/directau+sr_warm")
+    tables = ("results", "spectrum", "datasets", "convergence")
     run_files = ("epochs.csv", "metrics.json", "embeddings.npz", "spectrum.json")
     expected = [
         "results/data/ml-100k/raw/MANIFEST.json",
@@ -72,13 +72,20 @@ def test_every_output_exists_and_is_not_empty(workdir):
 
 def test_metrics_are_sane_and_mf_beats_popularity(workdir):
     popularity = metrics(workdir, "popularity", "none")
-    for recipe in ("bpr", "ssm"):
+    for recipe in ("bpr", "ssm", "directau+sr_warm"):
         mf = metrics(workdir, "mf", recipe)
         for name, value in mf["test"].items():
             if "@" in name:
                 assert 0.0 <= value <= 1.0, (recipe, name, value)
         assert mf["test"]["ndcg@20"] > popularity["test"]["ndcg@20"], recipe
         assert mf["epochs_run"] >= 1 and mf["best_epoch"] >= 1
+
+
+def test_warm_start_phases_are_logged(workdir):
+    epochs = pd.read_csv(workdir / "results/runs/ml-100k/mf/directau+sr_warm/seed7/epochs.csv")
+    assert epochs["phase"].iloc[:2].tolist() == ["warm", "warm"]
+    assert (epochs["phase"].iloc[2:] == "tune").all()
+    assert not (workdir / "results/checkpoints/ml-100k/mf/directau+sr_warm/seed7/checkpoint.pt").exists()
 
 
 def test_dataset_statistics_match_ml100k(workdir):

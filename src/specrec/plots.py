@@ -8,10 +8,8 @@ encodes the model, so a reader can compare figures side by side.
 from __future__ import annotations
 
 import os
-import re
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from pathlib import Path
 
 import matplotlib
 
@@ -24,7 +22,7 @@ from matplotlib.figure import Figure  # noqa: E402
 from matplotlib.lines import Line2D  # noqa: E402
 
 from specrec import io  # noqa: E402
-from specrec.tables import require_files, spectrum_frame  # noqa: E402
+from specrec.tables import epochs_frame, require_files, run_id_from_path, spectrum_frame  # noqa: E402,F401
 
 PathLike = str | os.PathLike
 
@@ -58,19 +56,6 @@ BASELINE_STYLE = {"linestyle": (0, (1, 1.5)), "linewidth": 1.2}
 # ---------------------------------------------------------------- identities, colours, styles
 
 
-def run_id_from_path(path: PathLike) -> dict[str, str | int]:
-    """Read dataset, model, recipe and seed from `.../runs/{dataset}/{model}/{recipe}/seed{seed}/<file>`."""
-    parts = Path(path).parts
-    for i in range(len(parts) - 5, -1, -1):
-        seed = re.fullmatch(r"seed(\d+)", parts[i + 4])
-        if parts[i] == "runs" and seed:
-            dataset, model, recipe = parts[i + 1 : i + 4]
-            return {"dataset": dataset, "model": model, "recipe": recipe, "seed": int(seed[1])}
-    raise ValueError(
-        f"path {str(path)!r} does not look like runs/{{dataset}}/{{model}}/{{recipe}}/seed{{seed}}/<file>"
-    )
-
-
 def recipe_colours(recipes: Sequence[str]) -> dict[str, tuple[float, float, float, float]]:
     """tab10 colours in the given order (tab20 beyond ten recipes), so a recipe looks the same everywhere."""
     unique = list(dict.fromkeys(recipes))
@@ -96,13 +81,6 @@ def _palettes(frame: pd.DataFrame, recipes: Sequence[str], models: Sequence[str]
 
 
 # ---------------------------------------------------------------- loading
-
-
-def epochs_frame(epochs_files: Sequence[PathLike]) -> pd.DataFrame:
-    """Concatenate epochs.csv files with dataset/model/recipe/seed columns taken from their paths."""
-    files = require_files(epochs_files, "epochs.csv")
-    frames = [pd.read_csv(f).assign(**run_id_from_path(f)) for f in files]
-    return pd.concat(frames, ignore_index=True)
 
 
 def _drop_untrained(frame: pd.DataFrame) -> pd.DataFrame:

@@ -20,6 +20,7 @@ import torch
 from specrec.losses import LOSSES, REGULARIZERS, Batch
 
 RECIPE_KEYS = (
+    "init_std",
     "n_negatives",
     "sampler",
     "regularizers",
@@ -89,6 +90,7 @@ class Recipe:
     sampler: str = "uniform"
     batching: str = "edges"
     batch_size: int | None = None
+    init_std: float | None = None
     optimizer: str | None = None
     lr: float | None = None
     weight_decay: float | None = None

@@ -60,6 +60,26 @@ def metrics_frame(metrics_files: Sequence[PathLike]) -> pd.DataFrame:
     return _flatten([io.read_json(f) for f in files])
 
 
+def run_id_from_path(path: PathLike) -> dict[str, str | int]:
+    """Read dataset, model, recipe and seed from `.../runs/{dataset}/{model}/{recipe}/seed{seed}/<file>`."""
+    parts = Path(path).parts
+    for i in range(len(parts) - 5, -1, -1):
+        seed = re.fullmatch(r"seed(\d+)", parts[i + 4])
+        if parts[i] == "runs" and seed:
+            dataset, model, recipe = parts[i + 1 : i + 4]
+            return {"dataset": dataset, "model": model, "recipe": recipe, "seed": int(seed[1])}
+    raise ValueError(
+        f"path {str(path)!r} does not look like runs/{{dataset}}/{{model}}/{{recipe}}/seed{{seed}}/<file>"
+    )
+
+
+def epochs_frame(epochs_files: Sequence[PathLike]) -> pd.DataFrame:
+    """Concatenate epochs.csv files with dataset/model/recipe/seed columns taken from their paths."""
+    files = require_files(epochs_files, "epochs.csv")
+    frames = [pd.read_csv(f).assign(**run_id_from_path(f)) for f in files]
+    return pd.concat(frames, ignore_index=True)
+
+
 def spectrum_frame(spectrum_files: Sequence[PathLike]) -> pd.DataFrame:
     """One row per run with flattened spectrum.json fields (user_stable_rank, item_singular_values, ...)."""
     files = require_files(spectrum_files, "spectrum.json")
@@ -213,4 +233,51 @@ def spectrum_table(
     for col, label in SPECTRUM_COLUMNS.items():
         md[label] = _fmt(table[col], 2 if col.endswith(("_stable_rank", "_effective_rank")) else 3)
     _write(table, md, csv_out, md_out, numeric=["Seeds", "d", *SPECTRUM_COLUMNS.values()])
+    return table
+
+
+def convergence_table(
+    epochs_files: Sequence[PathLike], csv_out: PathLike, md_out: PathLike, share: float = 0.95
+):
+    """Per run: best validation NDCG@20, and the epoch and time at which `share` of it was first reached.
+
+    The time is the wall clock from the start of training (training and per-epoch evaluation), and the
+    training time alone; this is how the stable-rank warm start's speed-up is measured (WWW 2025).
+    """
+    runs = epochs_frame(epochs_files)
+    runs = runs[runs.groupby(["dataset", "model", "recipe", "seed"])["epoch"].transform("max") > 0]
+    if runs.empty:
+        raise ValueError("no trained run among the epochs.csv files")
+    rows = []
+    for (dataset, model, recipe, seed), run in runs.groupby(
+        ["dataset", "model", "recipe", "seed"], sort=False
+    ):
+        run = run.sort_values("epoch")
+        best = run["valid_ndcg@20"].max()
+        best_epoch = int(run.loc[run["valid_ndcg@20"].idxmax(), "epoch"])
+        reached = run[run["valid_ndcg@20"] >= share * best].iloc[0]
+        train_seconds = run["epoch_seconds"].cumsum()[run["epoch"] <= reached["epoch"]].iloc[-1]
+        rows.append(
+            {
+                "dataset": dataset, "model": model, "recipe": recipe, "seed": seed,
+                "best_valid_ndcg@20": best, "best_epoch": best_epoch,
+                "epochs_to_95": int(reached["epoch"]), "seconds_to_95": reached["elapsed_seconds"],
+                "train_seconds_to_95": train_seconds,
+            }
+        )  # fmt: skip
+    table = pd.DataFrame(rows)
+    md = table.rename(
+        columns={
+            "dataset": "Dataset", "model": "Model", "recipe": "Recipe", "seed": "Seed",
+            "best_valid_ndcg@20": "Best valid NDCG@20", "best_epoch": "Best epoch",
+            "epochs_to_95": f"Epochs to {share:.0%}", "seconds_to_95": f"Seconds to {share:.0%}",
+            "train_seconds_to_95": f"Train s to {share:.0%}",
+        }
+    )  # fmt: skip
+    md["Best valid NDCG@20"] = _fmt(table["best_valid_ndcg@20"], 4)
+    for column in (f"Seconds to {share:.0%}", f"Train s to {share:.0%}"):
+        md[column] = _fmt(md[column], 1)
+    _write(
+        table, md, csv_out, md_out, numeric=[c for c in md.columns if c not in ("Dataset", "Model", "Recipe")]
+    )
     return table

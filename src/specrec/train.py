@@ -339,7 +339,8 @@ def run(spec: RunSpec) -> dict:
         data.split.n_users,
         data.split.n_items,
         dim=settings.dim,
-        init_std=settings.init_std,
+        # a recipe may bring its paper's initialisation (StableRankReg: nn.Embedding's N(0, 1))
+        init_std=spec.recipe.get("init_std") or settings.init_std,
         train_users=data.train.pairs()[0],
         train_items=data.train.indices,
         **spec.model_options,

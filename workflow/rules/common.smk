@@ -59,7 +59,7 @@ def all_targets():
     targets = run_files("spectrum.json") + figure_files()
     targets += expand(
         "results/tables/{name}.{ext}",
-        name=["results", "spectrum", "datasets"],
+        name=["results", "spectrum", "datasets", "convergence"],
         ext=["csv", "md"],
     )
     if config["text"]["enabled"]:

@@ -72,3 +72,21 @@ rule tables:
         "../../envs/specrec.yaml"
     script:
         "../scripts/tables.py"
+
+
+rule convergence:
+    input:
+        epochs=run_files("epochs.csv"),
+    output:
+        csv=report(
+            "results/tables/convergence.csv",
+            caption="../report/convergence.rst",
+            category="Tables",
+        ),
+        md="results/tables/convergence.md",
+    log:
+        "results/logs/convergence.log",
+    conda:
+        "../../envs/specrec.yaml"
+    script:
+        "../scripts/convergence.py"
