@@ -65,6 +65,7 @@ class TrainSettings:
     eval_batch_size: int = 1024
     ks: list[int] = field(default_factory=lambda: [10, 20, 50])
     mask_valid_at_test: bool = True
+    restore_best: bool = True
     device: str = "auto"
 
     @classmethod
@@ -308,8 +309,9 @@ def fit(spec: RunSpec, model, data: Data, device: str) -> tuple[list[dict], int]
                 "best": best,
             }
         )
-    model.load_state_dict(best["weights"])
-    return history, best["epoch"]
+    if settings.restore_best:
+        model.load_state_dict(best["weights"])
+    return history, best["epoch"] if settings.restore_best else history[-1]["epoch"]
 
 
 def run_epoch(model, recipe: Recipe, optimizer, data: Data, settings, generator, warm: bool) -> dict:
