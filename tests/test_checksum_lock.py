@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import hashlib
-import threading
 import zipfile
-from collections import Counter
 from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import replace
@@ -16,6 +14,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from local_http import local_http_server
 from specrec.data.download import (
     LOCK_ENV,
     ChecksumError,
@@ -58,14 +57,8 @@ class Handler(BaseHTTPRequestHandler):
 
 @pytest.fixture
 def server() -> Iterator[ThreadingHTTPServer]:
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    httpd.hits, httpd.lock, httpd.files, httpd.daemon_threads = Counter(), threading.Lock(), {}, True
-    thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True)
-    thread.start()
-    httpd.url = f"http://127.0.0.1:{httpd.server_address[1]}"
-    yield httpd
-    httpd.shutdown()
-    httpd.server_close()
+    with local_http_server(Handler) as httpd:
+        yield httpd
 
 
 @pytest.fixture(autouse=True)

@@ -5,10 +5,8 @@ from __future__ import annotations
 import gzip
 import hashlib
 import shutil
-import threading
 import time
 import zipfile
-from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import replace
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -16,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from local_http import local_http_server
 from specrec import io
 from specrec.data.download import (
     MIRROR_ENV,
@@ -91,15 +90,8 @@ class Handler(BaseHTTPRequestHandler):
 
 @pytest.fixture
 def server() -> Iterator[ThreadingHTTPServer]:
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    httpd.hits, httpd.lock, httpd.files = Counter(), threading.Lock(), {}
-    httpd.daemon_threads = True
-    thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True)
-    thread.start()
-    httpd.url = f"http://127.0.0.1:{httpd.server_address[1]}"
-    yield httpd
-    httpd.shutdown()
-    httpd.server_close()
+    with local_http_server(Handler) as httpd:
+        yield httpd
 
 
 # ---------------------------------------------------------------------------------------------- fetch

@@ -11,9 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import io
-import threading
 import zipfile
-from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -21,6 +19,7 @@ from pathlib import Path
 
 import pytest
 
+from local_http import local_http_server
 from specrec.data.download import LOCK_ENV, ChecksumError, DownloadError, materialize
 from specrec.data.prepare import prepare
 from specrec.data.sources import DATASETS, DatasetSource, RawFile, Remote
@@ -63,15 +62,9 @@ class Handler(BaseHTTPRequestHandler):
 
 @pytest.fixture
 def server() -> Iterator[ThreadingHTTPServer]:
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    httpd.hits, httpd.lock, httpd.files, httpd.daemon_threads = Counter(), threading.Lock(), {}, True
-    httpd.first_reply = "ok"
-    thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True)
-    thread.start()
-    httpd.url = f"http://127.0.0.1:{httpd.server_address[1]}"
-    yield httpd
-    httpd.shutdown()
-    httpd.server_close()
+    with local_http_server(Handler) as httpd:
+        httpd.first_reply = "ok"
+        yield httpd
 
 
 @pytest.fixture(autouse=True)
