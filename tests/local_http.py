@@ -22,3 +22,16 @@ def local_http_server(handler: type[BaseHTTPRequestHandler]) -> Iterator[Threadi
     finally:
         httpd.shutdown()
         httpd.server_close()
+
+
+class QuietHandler(BaseHTTPRequestHandler):
+    """Base of the tests' handlers: `reply` with an optional lying Content-Length, and no request logging."""
+
+    def reply(self, body: bytes, status: int = 200, length: int | None = None) -> None:
+        self.send_response(status)
+        self.send_header("Content-Length", str(len(body) if length is None else length))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args) -> None:  # keep pytest output clean
+        pass

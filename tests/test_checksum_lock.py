@@ -7,14 +7,14 @@ import zipfile
 from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import replace
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from multiprocessing import get_context
 from pathlib import Path
 
 import pytest
 import yaml
 
-from local_http import local_http_server
+from local_http import QuietHandler, local_http_server
 from specrec.data.download import (
     LOCK_ENV,
     ChecksumError,
@@ -38,21 +38,17 @@ def files_under(folder: Path) -> list[Path]:
     return [p for p in folder.rglob("*") if p.is_file()] if folder.exists() else []
 
 
-class Handler(BaseHTTPRequestHandler):
+class Handler(QuietHandler):
     protocol_version = "HTTP/1.0"
 
     def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
         with self.server.lock:
             self.server.hits[self.path] += 1
         body = self.server.files.get(self.path)
-        self.send_response(200 if body is not None else 404)
-        body = body if body is not None else b"not found"
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args) -> None:
-        pass
+        if body is None:
+            self.reply(b"not found", 404)
+        else:
+            self.reply(body)
 
 
 @pytest.fixture

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from local_http import local_http_server
+from local_http import QuietHandler, local_http_server
 from specrec import io
 from specrec.data.download import (
     MIRROR_ENV,
@@ -44,31 +44,24 @@ def files_under(folder: Path) -> list[Path]:
 Reply = Callable[[BaseHTTPRequestHandler, int], None]  # (handler, how many times this path was asked)
 
 
-def send(handler: BaseHTTPRequestHandler, body: bytes, status: int = 200, length: int | None = None) -> None:
-    handler.send_response(status)
-    handler.send_header("Content-Length", str(len(body) if length is None else length))
-    handler.end_headers()
-    handler.wfile.write(body)
-
-
 def truncated(handler: BaseHTTPRequestHandler) -> None:
     """Promise the whole body, send half, close: what a dropped connection looks like."""
-    send(handler, BODY[: len(BODY) // 2], length=len(BODY))
+    handler.reply(BODY[: len(BODY) // 2], length=len(BODY))
 
 
 ROUTES: dict[str, Reply] = {
-    "/good": lambda h, n: send(h, BODY),
-    "/truncated-once": lambda h, n: truncated(h) if n == 1 else send(h, BODY),
+    "/good": lambda h, n: h.reply(BODY),
+    "/truncated-once": lambda h, n: truncated(h) if n == 1 else h.reply(BODY),
     "/truncated-always": lambda h, n: truncated(h),
-    "/500-once": lambda h, n: send(h, b"oops", status=500) if n == 1 else send(h, BODY),
-    "/500-always": lambda h, n: send(h, b"oops", status=503),
-    "/429-once": lambda h, n: send(h, b"slow down", status=429) if n == 1 else send(h, BODY),
-    "/404": lambda h, n: send(h, b"nope", status=404),
-    "/slow-once": lambda h, n: (time.sleep(1.5), send(h, BODY)) if n == 1 else send(h, BODY),
+    "/500-once": lambda h, n: h.reply(b"oops", status=500) if n == 1 else h.reply(BODY),
+    "/500-always": lambda h, n: h.reply(b"oops", status=503),
+    "/429-once": lambda h, n: h.reply(b"slow down", status=429) if n == 1 else h.reply(BODY),
+    "/404": lambda h, n: h.reply(b"nope", status=404),
+    "/slow-once": lambda h, n: (time.sleep(1.5), h.reply(BODY)) if n == 1 else h.reply(BODY),
 }
 
 
-class Handler(BaseHTTPRequestHandler):
+class Handler(QuietHandler):
     # HTTP/1.0: the server closes the connection after each reply, so a short body ends at once
     protocol_version = "HTTP/1.0"
 
@@ -78,14 +71,11 @@ class Handler(BaseHTTPRequestHandler):
             server.hits[self.path] += 1
             count = server.hits[self.path]
         if self.path in server.files:
-            send(self, server.files[self.path])
+            self.reply(server.files[self.path])
         elif self.path in ROUTES:
             ROUTES[self.path](self, count)
         else:
-            send(self, b"not found", status=404)
-
-    def log_message(self, *args) -> None:  # keep pytest output clean
-        pass
+            self.reply(b"not found", status=404)
 
 
 @pytest.fixture

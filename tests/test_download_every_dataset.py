@@ -14,12 +14,12 @@ import io
 import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
 
-from local_http import local_http_server
+from local_http import QuietHandler, local_http_server
 from specrec.data.download import LOCK_ENV, ChecksumError, DownloadError, materialize
 from specrec.data.prepare import prepare
 from specrec.data.sources import DATASETS, DatasetSource, RawFile, Remote
@@ -31,7 +31,7 @@ FAST = {"retries": 2, "backoff": 0.01, "timeout": 5}
 # --------------------------------------------------------------------------------------------- server
 
 
-class Handler(BaseHTTPRequestHandler):
+class Handler(QuietHandler):
     """Serves server.files; the first request of each path may fail as server.first_reply says."""
 
     protocol_version = "HTTP/1.0"  # the connection closes after each reply, so a short body ends at once
@@ -49,15 +49,6 @@ class Handler(BaseHTTPRequestHandler):
         if first and server.first_reply == "truncated":
             return self.reply(body[: len(body) // 2], 200, length=len(body))
         self.reply(body, 200)
-
-    def reply(self, body: bytes, status: int, length: int | None = None) -> None:
-        self.send_response(status)
-        self.send_header("Content-Length", str(len(body) if length is None else length))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args) -> None:
-        pass
 
 
 @pytest.fixture
