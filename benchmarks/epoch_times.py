@@ -9,9 +9,11 @@ import argparse
 import time
 from pathlib import Path
 
+import pandas as pd
 import torch
 import yaml
 
+from specrec.io import write_csv
 from specrec.models import MODELS
 from specrec.recipes import Recipe, resolve_recipe
 from specrec.train import TrainSettings, load_data, make_optimizer, train_epoch, validate
@@ -34,11 +36,18 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--epochs", type=int, default=1, help="epochs timed per run (the mean is printed)")
+    parser.add_argument(
+        "--warmup", type=int, default=0, help="untimed epochs first (kernel compilation and caches on a GPU)"
+    )
+    parser.add_argument("--csv", type=Path, help="also write the table here")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     config = yaml.safe_load(open(args.config))
     settings = TrainSettings.from_config(config["train"] | {"device": args.device})
-    print(f"{'split':<36} {'model':<10} {'recipe':<8} {'s/epoch':>8} {'s/eval':>7} {'users x items':>14}")
+    device_name = torch.cuda.get_device_name(args.device) if args.device.startswith("cuda") else "cpu"
+    print(f"device: {device_name}, torch {torch.__version__}, {args.threads} CPU threads")
+    print(f"{'split':<36} {'model':<10} {'recipe':<16} {'s/epoch':>8} {'s/eval':>7} {'users x items':>14}")
+    rows = []
     for split_dir in args.split_dirs:
         data = load_data(split_dir, args.device)
         users, items = data.train.pairs()
@@ -58,18 +67,44 @@ def main() -> None:
             recipe = Recipe.from_resolved(resolved)
             optimizer = make_optimizer(model, recipe, settings)
             generator = torch.Generator(device=args.device).manual_seed(0)
+            for _ in range(args.warmup):
+                train_epoch(model, recipe, optimizer, data, settings, generator)
+                validate(model, data, settings)
+            synchronize(args.device)
             start = time.perf_counter()
             for _ in range(args.epochs):
                 train_epoch(model, recipe, optimizer, data, settings, generator)
+            synchronize(args.device)
             trained = time.perf_counter()
             validate(model, data, settings)
-            if args.device.startswith("cuda"):
-                torch.cuda.synchronize()
+            synchronize(args.device)
             evaluated = time.perf_counter()
             epoch = (trained - start) / args.epochs
             size = f"{data.split.n_users}x{data.split.n_items}"
-            row = f"{str(split_dir)[-36:]:<36} {model_name:<10} {recipe_name:<8}"
+            row = f"{str(split_dir)[-36:]:<36} {model_name:<10} {recipe_name:<16}"
             print(f"{row} {epoch:>8.2f} {evaluated - trained:>7.2f} {size:>14}", flush=True)
+            rows.append(
+                {
+                    "device": device_name,
+                    "threads": args.threads,
+                    "split": str(split_dir),
+                    "model": model_name,
+                    "recipe": recipe_name,
+                    "epoch_seconds": round(epoch, 4),
+                    "eval_seconds": round(evaluated - trained, 4),
+                    "n_users": data.split.n_users,
+                    "n_items": data.split.n_items,
+                    "n_train": int(data.train.indices.numel()),
+                }
+            )
+    if args.csv:
+        write_csv(args.csv, pd.DataFrame(rows))
+
+
+def synchronize(device: str) -> None:
+    """Wait for queued GPU work, so that a timer reads the work done rather than the work launched."""
+    if device.startswith("cuda"):
+        torch.cuda.synchronize(device)
 
 
 if __name__ == "__main__":

@@ -127,3 +127,15 @@ def test_contains_matches_python_sets():
     qi = torch.randint(0, 30, (500,), generator=generator)
     expected = [(u, i) in truth for u, i in zip(qu.tolist(), qi.tolist(), strict=True)]
     assert index.contains(qu, qi).tolist() == expected
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a GPU")
+def test_cuda_metrics_equal_cpu_metrics():
+    generator = torch.Generator().manual_seed(0)
+    users, items = torch.randn(300, 16, generator=generator), torch.randn(400, 16, generator=generator)
+    pairs = torch.randint(0, 400, (2, 3000), generator=generator)
+    seen = UserItems.from_pairs(pairs[0] % 300, pairs[1], n_users=300, n_items=400)
+    target = UserItems.from_pairs(torch.arange(300).repeat(3), pairs[1, :900], n_users=300, n_items=400)
+    cpu = rank_metrics(users, items, target, [seen], ks=[5, 20], batch_size=64)
+    gpu = rank_metrics(users.cuda(), items.cuda(), target.to("cuda"), [seen.to("cuda")], ks=[5, 20])
+    assert gpu == pytest.approx(cpu)

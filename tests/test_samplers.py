@@ -10,7 +10,7 @@ def test_uniform_negatives_avoid_training_items():
     items = torch.cat([torch.randperm(10, generator=torch.Generator().manual_seed(u))[:8] for u in range(20)])
     train = UserItems.from_pairs(users.numpy(), items.numpy(), n_users=20, n_items=10)
     batch = torch.arange(20).repeat(5)
-    negatives = SAMPLERS["uniform"](batch, batch, 4, train, torch.Generator().manual_seed(0), rounds=30)
+    negatives = SAMPLERS["uniform"](batch, batch, 4, train, torch.Generator().manual_seed(0), rounds=60)
     assert negatives.shape == (100, 4)
     assert not train.contains(batch.unsqueeze(1).expand_as(negatives), negatives).any()
 
@@ -30,3 +30,16 @@ def test_in_batch_negatives_come_from_the_batch_positives():
         torch.tensor([0, 1, 0, 1]), items, 5, train, torch.Generator().manual_seed(0)
     )
     assert negatives.shape == (4, 5) and set(negatives.flatten().tolist()) <= {3, 7, 9}
+
+
+def test_uniform_negatives_on_the_device_of_the_users():
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    users = torch.arange(20).repeat_interleave(8)
+    items = torch.cat([torch.randperm(10, generator=torch.Generator().manual_seed(u))[:8] for u in range(20)])
+    train = UserItems.from_pairs(users.numpy(), items.numpy(), n_users=20, n_items=10).to(device)
+    batch = torch.arange(20, device=device).repeat(5)
+    negatives = SAMPLERS["uniform"](
+        batch, batch, 4, train, torch.Generator(device=device).manual_seed(0), rounds=60
+    )
+    assert negatives.device == batch.device
+    assert not train.contains(batch.unsqueeze(1).expand_as(negatives), negatives).any()

@@ -5,6 +5,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 
 import specrec.train as train_module
 from specrec import io
@@ -176,3 +177,29 @@ def test_checkpoints_live_in_their_own_folder(split_dir, tmp_path, monkeypatch):
     ).exists()
     run(spec(split_dir, tmp_path / "run", checkpoint_dir=tmp_path / "ckpt"))
     assert not (tmp_path / "ckpt" / "checkpoint.pt").exists()
+
+
+needs_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a GPU")
+
+
+@needs_cuda
+@pytest.mark.parametrize(
+    "model, recipe",
+    [("mf", "bpr"), ("mf", "ssm"), ("mf", "directau+sr_warm"), ("mf", "directspec_plus_adaptive"),
+     ("lightgcn", "bpr")],
+)  # fmt: skip
+def test_cuda_training_learns_and_repeats(split_dir, tmp_path, model, recipe):
+    first = run(spec(split_dir, tmp_path / "a", model=model, recipe=recipe, device="cuda", lr=0.02))
+    second = run(spec(split_dir, tmp_path / "b", model=model, recipe=recipe, device="cuda", lr=0.02))
+    pop = run(spec(split_dir, tmp_path / "pop", model="popularity", recipe="none", device="cuda"))
+    assert first["device"] == "cuda"
+    assert first["test"]["ndcg@10"] > pop["test"]["ndcg@10"]
+    assert first["test"] == pytest.approx(second["test"])
+
+
+@needs_cuda
+def test_cuda_run_resumes_to_the_same_result(split_dir, tmp_path, monkeypatch):
+    reference = run(spec(split_dir, tmp_path / "reference", device="cuda"))
+    crash_in_epoch(monkeypatch, spec(split_dir, tmp_path / "resumed", device="cuda"), epoch=5)
+    resumed = run(spec(split_dir, tmp_path / "resumed", device="cuda"))
+    assert resumed["test"] == pytest.approx(reference["test"])

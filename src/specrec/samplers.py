@@ -28,14 +28,18 @@ def uniform_negatives(
     generator: torch.Generator,
     rounds: int = 3,
 ) -> torch.Tensor:
-    """(B x n) uniform negatives; items the user trained on are re-drawn (a few vectorised rounds)."""
-    negatives = torch.randint(train.n_items, (users.numel(), n), generator=generator, device=users.device)
+    """(B x n) uniform negatives; items the user trained on are re-drawn (a few vectorised rounds).
+
+    Every round draws a full candidate set and keeps it only where there is a clash: no count of clashes is
+    read back, so on a GPU the sampler never waits for the host.
+    """
+    shape = (users.numel(), n)
+    negatives = torch.randint(train.n_items, shape, generator=generator, device=users.device)
+    owners = users.unsqueeze(1).expand(shape)
     for _ in range(rounds):
-        clash = train.contains(users.unsqueeze(1).expand_as(negatives), negatives)
-        n_clash = int(clash.sum())
-        if n_clash == 0:
-            break
-        negatives[clash] = torch.randint(train.n_items, (n_clash,), generator=generator, device=users.device)
+        clash = train.contains(owners, negatives)
+        redraw = torch.randint(train.n_items, shape, generator=generator, device=users.device)
+        negatives = torch.where(clash, redraw, negatives)
     return negatives
 
 

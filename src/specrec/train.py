@@ -176,19 +176,20 @@ def train_step(model, recipe: Recipe, optimizer, users, items, data: Data, gener
     optimizer.zero_grad(set_to_none=True)
     loss.backward()
     optimizer.step()
-    return {name: float(value.detach()) for name, value in parts.items()}
+    # detached device tensors: reading them back per step would make a GPU wait for the host every batch
+    return {name: value.detach() for name, value in parts.items()}
 
 
 def train_epoch(model, recipe: Recipe, optimizer, data: Data, settings, generator, warm=False) -> dict:
     """One epoch; returns the mean of every loss part and of their sum (`loss`)."""
     batch_size = recipe.batch_size or settings.batch_size
-    totals: dict[str, float] = {}
+    totals: dict[str, torch.Tensor] = {}
     steps = 0
     for users, items in BATCHINGS[recipe.batching](data, batch_size, generator):
         for name, value in train_step(model, recipe, optimizer, users, items, data, generator, warm).items():
-            totals[name] = totals.get(name, 0.0) + value
+            totals[name] = totals[name] + value if name in totals else value
         steps += 1
-    means = {f"loss_{name}": total / max(steps, 1) for name, total in totals.items()}
+    means = {f"loss_{name}": float(total) / max(steps, 1) for name, total in totals.items()}
     return {"loss": sum(means.values())} | means
 
 

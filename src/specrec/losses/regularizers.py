@@ -26,6 +26,13 @@ def negative_stable_rank(table: torch.Tensor) -> torch.Tensor:
 
 @REGULARIZERS.register("uniformity")
 def uniformity(table: torch.Tensor, t: float = 2.0) -> torch.Tensor:
-    """log mean_{x != x'} exp(-t ||x~ - x~'||^2) over all pairs of the in-batch set (Wang & Isola, 2020)."""
-    distances = torch.pdist(F.normalize(table, dim=-1)).square()
-    return torch.logsumexp(-t * distances, dim=0) - math.log(distances.numel())
+    """log mean_{x != x'} exp(-t ||x~ - x~'||^2) over all pairs of the in-batch set (Wang & Isola, 2020).
+
+    For unit rows ||x - x'||^2 = 2 - 2 <x, x'>: one (n x n) matmul over the ordered pairs (each unordered
+    pair twice, the same mean) instead of torch.pdist, whose backward pass is several times slower.
+    """
+    unit = F.normalize(table, dim=-1)
+    n = unit.shape[0]
+    logits = -t * (2.0 - 2.0 * unit @ unit.T)
+    logits = logits.masked_fill(torch.eye(n, dtype=torch.bool, device=table.device), -torch.inf)
+    return torch.logsumexp(logits.flatten(), dim=0) - math.log(n * (n - 1))
