@@ -12,6 +12,7 @@ import pytest
 
 from specrec.data.download import materialize
 from specrec.data.prepare import prepare
+from specrec.data.sources import DATASETS, ITEM_COLUMNS
 
 FIXTURES = Path(__file__).parent / "fixtures"
 MIRROR = Path(__file__).parents[2] / "shared" / "data"
@@ -156,6 +157,14 @@ def test_ml1m_melu_join(tmp_path):
     # a rated movie MeLU lacks keeps its movies.dat metadata and gets empty credits
     assert items.loc[11, "title"] == "Lonely Plot" and lists(items.loc[11, "genres"]) == ["Thriller"]
     assert lists(items.loc[11, "writers"]) == [] and pd.isna(items.loc[11, "synopsis"])
+    # MeLU's field 4 (Rated) is kept as `rated`; a movie MeLU lacks has none
+    assert items["rated"].tolist()[:4] == ["G", "PG", "R", "PG"] and pd.isna(items.loc[11, "rated"])
+
+
+def test_ml1m_rated_na_is_missing(tmp_path):
+    items = DATASETS["ml-1m"].parser(ml1m_raw(tmp_path)).items.set_index("raw_item")
+    assert items.loc[9, "rated"] is None  # "N/A" in MeLU (movie 9 is never rated, so prepare drops it)
+    assert items.loc[11, "rated"] is None and items.loc[1, "rated"] == "G"
 
 
 def test_threshold_and_contiguous_ids(tmp_path):
@@ -272,7 +281,8 @@ def test_real_ml1m(tmp_path):
     assert len(items) == 3706 and np.array_equal(items["item"], np.arange(3706))
     assert items["synopsis"].notna().mean() > 0.99
     toy_story = items[items["raw_item"] == 1].iloc[0]
-    assert toy_story["title"] == "Toy Story" and toy_story["year"] == 1995
+    assert toy_story["title"] == "Toy Story" and toy_story["year"] == 1995 and toy_story["rated"] == "G"
+    assert list(items.columns) == ["item", *ITEM_COLUMNS] and items["rated"].notna().mean() > 0.99
 
 
 @needs_mirror

@@ -69,6 +69,7 @@ def write_run(
         "device": "cpu",
         "valid": {"ndcg@20": ndcg},
         "test": test,
+        "test_ctr": {"auc": 0.5 + ndcg, "f1": 0.4 + ndcg},
     }
     (folder / "metrics.json").write_text(json.dumps(metrics))
     dim = 1 if untrained else DIM
@@ -79,6 +80,17 @@ def write_run(
         "item": side(2 * decay, seed) if not untrained else {**side(0, 0), "singular_values": [2.0]},
     }
     (folder / "spectrum.json").write_text(json.dumps(spectrum))
+    diversity = {
+        "20": {"ild_genre": 0.5 + decay, "ild_text": 0.8, "inter_list": 0.9 - decay, "coverage": ndcg}
+    }
+    (folder / "diversity.json").write_text(json.dumps(diversity))
+    pd.DataFrame(
+        {
+            "bin": ["bottom 1% (1–2)", "3–9", "10–99"],
+            "n_users": [1, 5, 5],
+            "ndcg@20": [ndcg / 2, ndcg, 2 * ndcg],
+        }
+    ).to_csv(folder / "activity.csv", index=False)
 
 
 @pytest.fixture
@@ -152,6 +164,8 @@ def capture_colours(monkeypatch) -> list[dict[str, str]]:
         (plots.plot_stable_rank, "epochs.csv"),
         (plots.plot_validation_curve, "epochs.csv"),
         (plots.plot_alignment_uniformity, "spectrum.json"),
+        (plots.plot_activity, "activity.csv"),
+        (plots.plot_diversity, "diversity.json"),
     ],
 )
 def test_figures_are_written(results, tmp_path, function, source):
@@ -168,6 +182,8 @@ def test_figures_are_written(results, tmp_path, function, source):
         plots.plot_stable_rank,
         plots.plot_validation_curve,
         plots.plot_alignment_uniformity,
+        plots.plot_activity,
+        plots.plot_diversity,
     ],
 )
 def test_figures_reject_empty_input(tmp_path, function):
@@ -323,3 +339,17 @@ def test_convergence_table_finds_the_first_epoch_at_95_percent_of_the_best(tmp_p
     assert (table["best_epoch"], table["epochs_to_95"]) == (4, 3)
     assert (table["seconds_to_95"], table["train_seconds_to_95"]) == (9.0, 6.0)
     assert "Epochs to 95%" in (tmp_path / "c.md").read_text()
+
+
+def test_beyond_accuracy_table_averages_seeds_and_reads_the_cold_bin(results, tmp_path):
+    runs = [f.parent for f in files(results, "metrics.json")]
+    table = tables.beyond_accuracy_table(
+        [r / "metrics.json" for r in runs], [r / "diversity.json" for r in runs],
+        [r / "activity.csv" for r in runs], tmp_path / "b.csv", tmp_path / "b.md", RECIPES,
+    )  # fmt: skip
+    bpr = table[(table["model"] == "mf") & (table["recipe"] == "bpr")].iloc[0]
+    ndcgs = [0.1 + 0.05, 0.2 + 0.05]  # the two seeds of mf/bpr in the fixture
+    assert bpr["n_seeds"] == 2 and bpr["auc_mean"] == pytest.approx(0.5 + np.mean(ndcgs))
+    assert bpr["cold_ndcg@20_mean"] == pytest.approx(np.mean(ndcgs) / 2)
+    assert bpr["ild_genre_mean"] == pytest.approx(1.0)
+    assert "Cold NDCG@20" in (tmp_path / "b.md").read_text()

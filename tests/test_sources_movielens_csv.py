@@ -68,6 +68,7 @@ def test_ml_latest_small_tables(tmp_path):
     assert items.loc[6, "title"] == "Café Orbit" and pd.isna(items.loc[6, "year"])
     assert len(items.loc[6, "genres"]) == 0
     assert items["synopsis"].isna().all() and all(len(v) == 0 for v in items["directors"])
+    assert items["rated"].isna().all()  # only ML-1M (MeLU) knows MPAA ratings
 
 
 def test_parser_gives_compact_dtypes(tmp_path):

@@ -10,6 +10,7 @@ import torch
 import specrec.train as train_module
 from specrec import io
 from specrec.data.split import write_split
+from specrec.kg import build_item_kg
 from specrec.recipes import resolve_recipe
 from specrec.train import EPOCH_COLUMNS, RunSpec, TrainSettings, load_embeddings, run
 
@@ -50,11 +51,31 @@ RECIPES = {
         "loss": "directspec", "alpha": 0.5, "optimizer": "sgd", "lr": 5.0, "lr_decay": 0.99, **USERS_64
     },
 }  # fmt: skip
-ADDONS = {"sr_warm": {"regularizer": "stable_rank", "gamma": 1.0, "warm_epochs": 3}}
+RECIPES["bce"] = {"loss": "bce", "n_negatives": 1}
+ADDONS = {
+    "sr_warm": {"regularizer": "stable_rank", "gamma": 1.0, "warm_epochs": 3},
+    "semantic_cl": {"regularizer": "semantic_cl", "gamma": 0.5, "fields": ["genres"], "min_overlap": 1},
+}
+
+
+@pytest.fixture(scope="module")
+def item_data(tmp_path_factory) -> dict:
+    """Item metadata (one genre per taste cluster), its knowledge graph and random 'synopsis' vectors."""
+    root = tmp_path_factory.mktemp("items")
+    items = pd.DataFrame({"item": np.arange(45), "raw_item": np.arange(45)})
+    items["genres"] = [[f"g{i // 15}"] for i in range(45)]
+    for column in ("directors", "writers", "actors"):
+        items[column] = [[] for _ in range(45)]
+    items["year"], items["rated"], items["synopsis"] = 1990, None, "a film"
+    io.write_parquet(root / "items.parquet", items)
+    build_item_kg(items, ["genre"]).write(root / "kg")
+    text = np.random.default_rng(0).normal(size=(45, 16)).astype("float32")
+    np.save(root / "text.npy", text)
+    return {"item_meta": root / "items.parquet", "text_embeddings": root / "text.npy", "kg_dir": root / "kg"}
 
 
 def spec(
-    split_dir: Path, run_dir: Path, model="mf", recipe="bpr", checkpoint_dir=None, **settings
+    split_dir: Path, run_dir: Path, model="mf", recipe="bpr", checkpoint_dir=None, data=None, **settings
 ) -> RunSpec:
     base = {"dim": 8, "lr": 0.05, "batch_size": 128, "epochs": 12, "patience": 20, "ks": [5, 10]}
     return RunSpec(
@@ -67,6 +88,7 @@ def spec(
         run_dir=run_dir,
         settings=TrainSettings.from_config(base | settings),
         checkpoint_dir=checkpoint_dir,
+        **(data or {}),
     )
 
 
@@ -85,6 +107,21 @@ def test_mf_learns_the_clusters_and_beats_popularity(split_dir, tmp_path, recipe
     user, item = load_embeddings(tmp_path / "mf" / "embeddings.npz")
     assert user.shape == (60, 8) and item.shape == (45, 8)
     assert not (tmp_path / "mf" / "checkpoint.pt").exists()
+    assert mf["test_ctr"]["auc"] > pop["test_ctr"]["auc"] and 0.0 <= mf["test_ctr"]["f1"] <= 1.0
+
+
+def test_per_user_metrics_and_top_lists_match_the_means(split_dir, tmp_path):
+    metrics = run(spec(split_dir, tmp_path, epochs=3))
+    per_user = pd.read_parquet(tmp_path / "per_user.parquet")
+    assert len(per_user) == metrics["test"]["users"]
+    assert per_user["ndcg@10"].mean() == pytest.approx(metrics["test"]["ndcg@10"])
+    with np.load(tmp_path / "top_lists.npz") as lists:
+        assert (lists["user"] == per_user["user"].to_numpy()).all()
+        assert lists["items"].shape == (len(per_user), 10)
+        train = pd.read_parquet(split_dir / "train.parquet")
+        seen = set(zip(train["user"], train["item"], strict=True))
+        listed = zip(lists["user"], lists["items"], strict=True)
+        assert not any((u, i) in seen for u, row in listed for i in row)
 
 
 def test_popularity_is_rank_one(split_dir, tmp_path):
@@ -202,4 +239,34 @@ def test_cuda_run_resumes_to_the_same_result(split_dir, tmp_path, monkeypatch):
     reference = run(spec(split_dir, tmp_path / "reference", device="cuda"))
     crash_in_epoch(monkeypatch, spec(split_dir, tmp_path / "resumed", device="cuda"), epoch=5)
     resumed = run(spec(split_dir, tmp_path / "resumed", device="cuda"))
+    assert resumed["test"] == pytest.approx(reference["test"])
+
+
+def test_kgcn_learns_from_clicks_and_the_knowledge_graph(split_dir, item_data, tmp_path):
+    run_spec = spec(split_dir, tmp_path / "kgcn", model="kgcn", recipe="bce", data=item_data, lr=0.02)
+    run_spec.model_options = {"n_neighbors": 4, "n_hops": 2}
+    kgcn = run(run_spec)
+    pop = run(spec(split_dir, tmp_path / "pop", model="popularity", recipe="none"))
+    assert kgcn["test"]["ndcg@10"] > pop["test"]["ndcg@10"]
+    assert kgcn["test_ctr"]["auc"] > 0.8
+
+
+def test_kgcn_without_its_graph_is_a_clear_error(split_dir, tmp_path):
+    with pytest.raises(ValueError, match="knowledge graph"):
+        run(spec(split_dir, tmp_path, model="kgcn", recipe="bce"))
+
+
+@pytest.mark.parametrize("model", ["mf", "kgcn"])
+def test_semantic_contrast_trains_and_resumes(split_dir, item_data, tmp_path, monkeypatch, model):
+    def make(run_dir):
+        run_spec = spec(split_dir, run_dir, model=model, recipe="bce+semantic_cl", data=item_data, epochs=6)
+        run_spec.model_options = {"n_hops": 1} if model == "kgcn" else {}
+        return run_spec
+
+    reference = run(make(tmp_path / "reference"))
+    epochs = pd.read_csv(tmp_path / "reference" / "epochs.csv")
+    assert epochs["loss_semantic_cl_all"].notna().all()
+    assert epochs["loss_semantic_cl_all"].iloc[-1] < epochs["loss_semantic_cl_all"].iloc[0]
+    crash_in_epoch(monkeypatch, make(tmp_path / "resumed"), epoch=3)
+    resumed = run(make(tmp_path / "resumed"))
     assert resumed["test"] == pytest.approx(reference["test"])

@@ -48,13 +48,17 @@ def metrics(workdir: Path, model: str, recipe: str) -> dict:
 
 
 def test_every_output_exists_and_is_not_empty(workdir):
-    figures = ("spectrum", "stable_rank", "validation", "alignment_uniformity")
-    runs = ("popularity/none", "mf/bpr", "mf/ssm", "mf/directau+sr_warm")
-    tables = ("results", "spectrum", "datasets", "convergence")
-    run_files = ("epochs.csv", "metrics.json", "embeddings.npz", "spectrum.json")
+    figures = ("spectrum", "stable_rank", "validation", "alignment_uniformity", "activity", "diversity")
+    runs = ("popularity/none", "mf/bpr", "mf/ssm", "mf/directau+sr_warm", "kgcn/bce+semantic_cl")
+    tables = ("results", "spectrum", "datasets", "convergence", "beyond_accuracy")
+    run_files = (
+        "epochs.csv", "metrics.json", "embeddings.npz", "spectrum.json", "per_user.parquet",
+        "top_lists.npz", "diversity.json", "activity.csv",
+    )  # fmt: skip
     expected = [
         "results/data/ml-100k/raw/MANIFEST.json",
         "results/data/ml-100k/split/seed7/stats.csv",
+        "results/data/ml-100k/kg/triples.parquet",
         "results/data/ml-100k/text/all-MiniLM-L6-v2.npy",
         *[f"results/figures/ml-100k/{name}.{ext}" for name in figures for ext in ("pdf", "png")],
         *[f"results/tables/{name}.{ext}" for name in tables for ext in ("csv", "md")],
@@ -81,6 +85,18 @@ def test_metrics_are_sane_and_mf_beats_popularity(workdir):
     # 8 smoke epochs suffice for the sampled-negative losses; DirectAU needs many more (a tuning question)
     for recipe in ("bpr", "ssm"):
         assert metrics(workdir, "mf", recipe)["test"]["ndcg@20"] > popularity["test"]["ndcg@20"], recipe
+
+
+def test_kgcn_with_the_contrastive_task_ran_on_the_item_graph(workdir):
+    kgcn, popularity = metrics(workdir, "kgcn", "bce+semantic_cl"), metrics(workdir, "popularity", "none")
+    assert kgcn["test_ctr"]["auc"] > 0.8 and kgcn["test"]["ndcg@20"] > popularity["test"]["ndcg@20"]
+    epochs = pd.read_csv(workdir / "results/runs/ml-100k/kgcn/bce+semantic_cl/seed7/epochs.csv")
+    assert epochs["loss_semantic_cl_all"].notna().all() and (epochs["loss_bce"] > 0).all()
+    kg = pd.read_csv(workdir / "results/data/ml-100k/kg/stats.csv").iloc[0]
+    assert kg["items_with_triples"] == 1682  # every ML-100K movie has a genre and a year
+    table = pd.read_csv(workdir / "results/tables/beyond_accuracy.csv")
+    assert {"auc_mean", "ild_genre_mean", "cold_ndcg@20_mean"} <= set(table.columns)
+    assert len(table) == 5
 
 
 def test_warm_start_phases_are_logged(workdir):

@@ -10,6 +10,7 @@ from __future__ import annotations
 from itertools import product
 
 from specrec.data.sources import DATASETS
+from specrec.losses import REGULARIZERS
 from specrec.models import MODELS
 from specrec.recipes import RecipeError, resolve_recipe
 from specrec.text.encode import text_model_slug
@@ -19,9 +20,12 @@ NO_RECIPE = "none"  # the recipe of models that are fitted, not trained (popular
 __all__ = [
     "ConfigError",
     "check_config",
+    "model_needs_kg",
     "prepare_settings",
+    "recipe_needs_item_data",
     "run_recipe",
     "run_targets",
+    "split_seed",
     "split_settings",
     "text_model_slug",
 ]
@@ -77,6 +81,24 @@ def split_settings(config: dict, dataset: str) -> dict:
     section = config["split"]
     settings = {key: section[key] for key in ("protocol", "fractions", "valid_fraction")}
     return settings | section["per_dataset"].get(dataset, {})
+
+
+def model_needs_kg(model: str) -> bool:
+    """Does the model train on the item knowledge graph (KGCN)?"""
+    return bool(getattr(MODELS[model], "needs_kg", False))
+
+
+def recipe_needs_item_data(resolved: dict) -> bool:
+    """Does a resolved recipe have a term built from item metadata and text (the contrastive task)?"""
+    terms = resolved.get("regularizers", [])
+    return any(getattr(REGULARIZERS[term["name"]], "builds_term", False) for term in terms)
+
+
+def split_seed(config: dict, run_seed: int) -> int:
+    """The seed of the split a run trains on: `split.seed` when set (one split, several training seeds, as
+    KGCN's fixed seed 555), else the run's own seed (a new split per seed, as StableRankReg)."""
+    fixed = config["split"].get("seed")
+    return run_seed if fixed is None else int(fixed)
 
 
 def run_targets(config: dict) -> list[dict]:

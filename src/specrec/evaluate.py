@@ -6,7 +6,7 @@ and the hits of the top-K list are read off a boolean membership matrix: no per-
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import torch
 
@@ -51,6 +51,14 @@ def block_metric_sums(
     return out
 
 
+Scorer = Callable[[torch.Tensor], torch.Tensor]
+
+
+def dot_scorer(user_emb: torch.Tensor, item_emb: torch.Tensor) -> Scorer:
+    """Scores of a block of users against every item as dot products of two embedding tables."""
+    return lambda users: user_emb[users] @ item_emb.T
+
+
 def rank_metrics(
     user_emb: torch.Tensor,
     item_emb: torch.Tensor,
@@ -67,8 +75,22 @@ def rank_metrics(
     With per_user=True also returns the per-user NDCG/recall/hit/precision/MRR tensors and the evaluated
     user ids.
     """
+    scorer = dot_scorer(user_emb, item_emb)
+    return scored_rank_metrics(scorer, target, exclude, ks, batch_size, per_user)
+
+
+def scored_rank_metrics(
+    scorer: Scorer,
+    target: UserItems,
+    exclude: Sequence[UserItems] = (),
+    ks: Sequence[int] = (10, 20, 50),
+    batch_size: int = 1024,
+    per_user: bool = False,
+) -> dict:
+    """`rank_metrics` for any model: `scorer(users)` gives the (B x n_items) scores of a block of users
+    (a dot product for MF and LightGCN, user-specific item representations for KGCN)."""
     ks = sorted(set(ks))
-    k_max = min(max(ks), item_emb.shape[0])
+    k_max = min(max(ks), target.n_items)
     parts: dict[str, list[torch.Tensor]] = {}
     evaluated: list[torch.Tensor] = []
     counts = target.counts()
@@ -78,7 +100,7 @@ def rank_metrics(
             keep = counts[start:stop] > 0
             if not keep.any():
                 continue
-            scores = user_emb[start:stop] @ item_emb.T
+            scores = scorer(torch.arange(start, stop, device=counts.device))
             for seen in exclude:
                 rows, items = seen.block(start, stop)
                 scores[rows, items] = -torch.inf

@@ -383,3 +383,97 @@ def plot_alignment_uniformity(
         _legend(fig, runs, colours, marker_styles)
         fig.suptitle("Alignment vs uniformity: lower-left is better")
         save_figure(fig, pdf, png)
+
+
+# ---------------------------------------------------------------- (f) cold start, (g) diversity
+
+
+def _run_frame(files: Sequence[PathLike], read, what: str) -> pd.DataFrame:
+    """Rows of every run's file, each tagged with dataset, model, recipe and seed from its path."""
+    frames = [read(f).assign(**run_id_from_path(f)) for f in require_files(files, what)]
+    return pd.concat(frames, ignore_index=True)
+
+
+def plot_activity(
+    activity_files: Sequence[PathLike],
+    pdf: PathLike,
+    png: PathLike,
+    recipes: Sequence[str],
+    models: Sequence[str] | None = None,
+    metric: str = "ndcg@20",
+) -> None:
+    """A metric by user-activity bin (paper 1's Fig. 1/5): x = bins of training interactions from the
+    cold-start bottom 1 % to the most active quarter, y = the bin's mean over users (mean ± std over seeds),
+    one line per (model, recipe)."""
+    runs = _run_frame(activity_files, lambda f: pd.read_csv(f).reset_index(names="bin_index"), "activity.csv")
+    if metric not in runs:
+        raise ValueError(f"activity files lack {metric!r}; they have {sorted(runs.columns)}")
+    colours, styles = _palettes(runs, recipes, models)
+    datasets = sorted(runs["dataset"].unique())
+    with _figure(1, len(datasets)) as (fig, axes):
+        for ax, dataset in zip(axes[0], datasets, strict=True):
+            of_dataset = runs[runs["dataset"] == dataset]
+            curves = of_dataset.groupby(["model", "recipe", "bin_index"])[metric].agg(["mean", "std"])
+            for (model, recipe), curve in curves.groupby(level=[0, 1]):
+                x = curve.index.get_level_values("bin_index")
+                ax.errorbar(
+                    x, curve["mean"], yerr=np.nan_to_num(curve["std"]), capsize=2,
+                    **_line_kwargs(model, recipe, colours, styles, len(x)),
+                )  # fmt: skip
+            labels = of_dataset.drop_duplicates("bin_index").sort_values("bin_index")
+            ax.set_xticks(labels["bin_index"], labels["bin"], rotation=20, ha="right")
+            ax.set_xlabel("users binned by training interactions (cold start left)")
+            ax.set_ylabel(f"test {metric}")
+            ax.set_title(dataset)
+        _legend(fig, runs, colours, styles)
+        fig.suptitle(f"Cold start: test {metric} by user activity")
+        save_figure(fig, pdf, png)
+
+
+DIVERSITY_MEASURES = {
+    "ild_genre": "ILD (genre)",
+    "ild_text": "ILD (synopsis)",
+    "inter_list": "inter-list",
+    "coverage": "coverage",
+}
+
+
+def plot_diversity(
+    diversity_files: Sequence[PathLike],
+    pdf: PathLike,
+    png: PathLike,
+    recipes: Sequence[str],
+    models: Sequence[str] | None = None,
+    k: int = 20,
+) -> None:
+    """Diversity bars (paper 1's Table 4 as a figure): for each measure of the top-k lists, one bar per
+    (model, recipe), mean ± std over seeds. Higher is more diverse on every measure."""
+
+    def read(path):
+        return pd.DataFrame([io.read_json(path).get(str(k), {})])
+
+    runs = _require_rows(_run_frame(diversity_files, read, "diversity.json"), f"no top-{k} diversity")
+    measures = [m for m in DIVERSITY_MEASURES if m in runs and runs[m].notna().any()]
+    colours, styles = _palettes(runs, recipes, models)
+    datasets = sorted(runs["dataset"].unique())
+    with _figure(1, len(datasets)) as (fig, axes):
+        for ax, dataset in zip(axes[0], datasets, strict=True):
+            of_dataset = runs[runs["dataset"] == dataset]
+            bars = of_dataset.groupby(["model", "recipe"])[measures].agg(["mean", "std"])
+            width = 0.8 / len(bars)
+            for position, ((model, recipe), row) in enumerate(bars.iterrows()):
+                x = np.arange(len(measures)) + (position - (len(bars) - 1) / 2) * width
+                means = [row[(m, "mean")] for m in measures]
+                errors = np.nan_to_num([row[(m, "std")] for m in measures])
+                ax.bar(
+                    x, means, width, yerr=errors, capsize=2, color=colours[recipe],
+                    hatch=["", "//", "..", "xx"][list(styles).index(model) % 4], edgecolor="white",
+                    gid=f"{model}|{recipe}",
+                )  # fmt: skip
+            ax.set_xticks(np.arange(len(measures)), [DIVERSITY_MEASURES[m] for m in measures])
+            ax.set_ylabel(f"diversity of the top-{k} lists")
+            ax.set_ylim(0, 1.05)
+            ax.set_title(dataset)
+        _legend(fig, runs, colours, styles)
+        fig.suptitle(f"Diversity of the top-{k} recommendations (higher = more diverse)")
+        save_figure(fig, pdf, png)

@@ -14,7 +14,10 @@ without `warm_epochs` apply throughout.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 
+import numpy as np
+import pandas as pd
 import torch
 
 from specrec.losses import LOSSES, REGULARIZERS, Batch
@@ -31,6 +34,9 @@ RECIPE_KEYS = (
     "batching",
     "batch_size",
 )
+
+
+ADDON_KEYS = ("regularizer", "gamma", "warm_epochs", "warm_until")  # the rest configures the term itself
 
 
 class RecipeError(ValueError):
@@ -55,13 +61,13 @@ def resolve_recipe(name: str, recipes: dict, addons: dict) -> dict:
             raise RecipeError(f"unknown regularizer {addon!r} in {name!r}; valid names: {valid}")
         spec = addons[addon]
         is_warm = "warm_epochs" in spec
-        regularizers.append(
-            {
-                "name": spec["regularizer"],
-                "gamma": float(spec.get("gamma", 1.0)),
-                "phase": "warm" if is_warm else "all",
-            }
-        )
+        term = {
+            "name": spec["regularizer"],
+            "gamma": float(spec.get("gamma", 1.0)),
+            "phase": "warm" if is_warm else "all",
+        }
+        options = {key: value for key, value in spec.items() if key not in ADDON_KEYS}
+        regularizers.append(term | ({"options": options} if options else {}))
         if is_warm:
             warm = {"epochs": int(spec["warm_epochs"]), "until": spec.get("warm_until", "epochs")}
     return {
@@ -97,7 +103,7 @@ class Recipe:
     lr_decay: float = 1.0
 
     @classmethod
-    def from_resolved(cls, resolved: dict) -> Recipe:
+    def from_resolved(cls, resolved: dict, context: TermContext | None = None) -> Recipe:
         params = dict(resolved["loss"])
         name = params.pop("name")
         try:
@@ -105,7 +111,7 @@ class Recipe:
         except TypeError as error:
             raise RecipeError(f"bad parameters for loss {name!r}: {error}") from None
         terms = [
-            Term(r["name"], REGULARIZERS[r["name"]], r["gamma"], r["phase"]) for r in resolved["regularizers"]
+            Term(r["name"], build_term(r, context), r["gamma"], r["phase"]) for r in resolved["regularizers"]
         ]
         warm = resolved.get("warm") or {}
         options = {key: resolved[key] for key in RECIPE_KEYS if key in resolved and key != "regularizers"}
@@ -124,12 +130,60 @@ class Recipe:
     def has_warm_phase(self) -> bool:
         return self.warm_epochs > 0
 
+    def modules(self) -> list[torch.nn.Module]:
+        """Loss parts with parameters of their own (the contrastive task's text projection): the training
+        loop moves them to the device, optimises them with the model and keeps them in checkpoints."""
+        parts = [self.loss, *(term.function for term in self.terms)]
+        return [part for part in parts if isinstance(part, torch.nn.Module)]
+
     def parts(self, batch: Batch, warm: bool) -> dict[str, torch.Tensor]:
-        """Named loss parts of one batch: the base loss, then gamma * (reg(users) + reg(items)) / 2 for every
-        regulariser active in this phase."""
+        """Named loss parts of one batch: the base loss, then for every term active in this phase
+        gamma * (reg(users) + reg(items)) / 2 for a table regulariser, or gamma * term(batch) for a term on
+        the whole batch (the item-item contrastive task)."""
         parts = self.loss(batch)
         for term in self.terms:
             if term.phase == "all" or (term.phase == "warm") == warm:
-                value = (term.function(batch.unique_user_emb()) + term.function(batch.unique_item_emb())) / 2
+                if getattr(term.function, "on_batch", False):
+                    value = term.function(batch)
+                else:
+                    users, items = batch.unique_user_emb(), batch.unique_item_emb()
+                    value = (term.function(users) + term.function(items)) / 2
                 parts[f"{term.name}_{term.phase}"] = term.gamma * value
         return parts
+
+
+@dataclass
+class TermContext:
+    """The data a term may be built from: the item metadata and the synopsis embeddings of the dataset
+    (paper 1's item-item contrastive task), and the embedding size of the model."""
+
+    dim: int
+    item_meta: Path | None = None
+    text_embeddings: Path | None = None
+
+    def items(self) -> pd.DataFrame:
+        if self.item_meta is None:
+            raise RecipeError("this recipe needs the item metadata (items.parquet)")
+        return pd.read_parquet(self.item_meta)
+
+    def text(self) -> torch.Tensor:
+        if self.text_embeddings is None:
+            raise RecipeError("this recipe needs the synopsis embeddings: enable `text` in the config")
+        return torch.from_numpy(np.load(self.text_embeddings))
+
+
+def build_term(resolved_term: dict, context: TermContext | None):
+    """The callable of a regulariser: a plain function of a table, or a module a builder makes from the
+    data (`builds_term`), configured by the add-on's extra keys."""
+    name, options = resolved_term["name"], resolved_term.get("options", {})
+    function = REGULARIZERS[name]
+    if not getattr(function, "builds_term", False):
+        if options:
+            raise RecipeError(f"regularizer {name!r} takes no options, got {sorted(options)}")
+        return function
+    if context is None:
+        raise RecipeError(f"regularizer {name!r} is built from the data: pass a TermContext")
+    try:
+        return function(context, **options)
+    except TypeError as error:
+        raise RecipeError(f"bad options for regularizer {name!r}: {error}") from None

@@ -188,23 +188,63 @@ def split_labels(runs: pd.DataFrame) -> pd.Series:
     return runs.apply(label, axis=1)
 
 
-def dataset_table(stats_files: Sequence[PathLike], csv_out: PathLike, md_out: PathLike) -> pd.DataFrame:
+COUNT_COLUMNS = ["Users", "Items", "Interactions", "Raw rows", "Entities", "Relations", "Triples"]
+
+
+def dataset_table(
+    stats_files: Sequence[PathLike],
+    csv_out: PathLike,
+    md_out: PathLike,
+    kg_stats_files: Sequence[PathLike] = (),
+) -> pd.DataFrame:
     """Stack dataset statistics with dataset and seed columns: as prepared (no seed; a provided split's
-    parts) and per seeded split (all/train/valid/test)."""
+    parts) and per seeded split (all/train/valid/test).
+
+    kg_stats_files (`.../data/{dataset}/kg/stats.csv`, specrec.kg) add the item KG's entities,
+    relations, triples and items_with_triples as columns of the dataset's as-prepared `all` row (one
+    row per dataset then reads like KGCN's Table 1); other rows leave them blank.
+    """
     files = require_files(stats_files, "stats.csv")
     keys = [dataset_from_stats_path(f) for f in files]
     frames = [pd.read_csv(f).assign(dataset=d, seed=s) for f, (d, s) in zip(files, keys, strict=True)]
     table = pd.concat(frames, ignore_index=True)
     table = table[["dataset", "seed", *[c for c in table.columns if c not in ("dataset", "seed")]]]
+    table = _with_kg_stats(table, kg_stats_files)
 
     md = table.rename(columns=lambda c: c.capitalize().replace("_", " "))
-    for col in ("Users", "Items", "Interactions", "Raw rows"):
+    for col in [*COUNT_COLUMNS, "Items with triples"]:
         if col in md:
             md[col] = md[col].map(lambda n: "" if pd.isna(n) else f"{int(n):,}")
     if "Density" in md:
         md["Density"] = md["Density"].map(lambda d: f"{100 * d:.4g}%")
     md["Seed"] = md["Seed"].map(lambda s: "as prepared" if pd.isna(s) else str(int(s)))
-    _write(table, md, csv_out, md_out, numeric=["Users", "Items", "Interactions", "Density", "Raw rows"])
+    _write(table, md, csv_out, md_out, numeric=[*COUNT_COLUMNS, "Density", "Items with triples"])
+    return table
+
+
+def dataset_from_kg_stats_path(path: PathLike) -> str:
+    """The dataset of `.../data/{dataset}/kg/stats.csv`."""
+    match = re.search(r"(?:^|/)data/([^/]+)/kg/stats\.csv$", Path(path).as_posix())
+    if match is None:
+        raise ValueError(f"not a data/{{dataset}}/kg/stats.csv path: {str(path)!r}")
+    return match.group(1)
+
+
+def _with_kg_stats(table: pd.DataFrame, kg_stats_files: Sequence[PathLike]) -> pd.DataFrame:
+    if len(kg_stats_files) == 0:
+        return table
+    kg = pd.concat(
+        [pd.read_csv(f).assign(dataset=dataset_from_kg_stats_path(f)) for f in kg_stats_files],
+        ignore_index=True,
+    ).set_index("dataset")
+    prepared_all = table["seed"].isna() & (table["split"] == "all")
+    missing = sorted(set(kg.index) - set(table.loc[prepared_all, "dataset"]))
+    if missing:
+        raise ValueError(
+            f"KG statistics of {', '.join(missing)} without the dataset's data/{{dataset}}/stats.csv"
+        )
+    for column in kg.columns:
+        table[column] = table["dataset"].map(kg[column]).where(prepared_all).astype("Int64")
     return table
 
 
@@ -280,4 +320,62 @@ def convergence_table(
     _write(
         table, md, csv_out, md_out, numeric=[c for c in md.columns if c not in ("Dataset", "Model", "Recipe")]
     )
+    return table
+
+
+# (column, Markdown label): paper 1's Tables 2-4 in one row per (dataset, model, recipe)
+BEYOND_ACCURACY = {
+    "auc": "AUC",
+    "f1": "F1",
+    "recall@20": "Recall@20",
+    "ndcg@20": "NDCG@20",
+    "ild_genre": "ILD genre@20",
+    "ild_text": "ILD text@20",
+    "inter_list": "Inter-list@20",
+    "coverage": "Coverage@20",
+    "cold_ndcg@20": "Cold NDCG@20",
+}
+
+
+def beyond_accuracy_frame(
+    metrics_files: Sequence[PathLike], diversity_files: Sequence[PathLike], activity_files: Sequence[PathLike]
+) -> pd.DataFrame:
+    """One row per run: CTR AUC/F1, Recall/NDCG@20, the diversity of the top-20 lists and the NDCG@20 of
+    the cold-start users (the first activity bin, the bottom 1 % by training interactions)."""
+    rows = []
+    triples = zip(
+        require_files(metrics_files, "metrics.json"),
+        require_files(diversity_files, "diversity.json"),
+        require_files(activity_files, "activity.csv"),
+        strict=True,
+    )
+    for metrics_file, diversity_file, activity_file in triples:
+        metrics, diversity = io.read_json(metrics_file), io.read_json(diversity_file).get("20", {})
+        cold = pd.read_csv(activity_file).iloc[0]
+        row = run_id_from_path(metrics_file) | metrics.get("test_ctr", {})
+        row |= {key: metrics["test"].get(key) for key in ("recall@20", "ndcg@20")}
+        row |= {key: diversity.get(key) for key in ("ild_genre", "ild_text", "inter_list", "coverage")}
+        rows.append(row | {"cold_ndcg@20": cold.get("ndcg@20"), "cold_bin": cold["bin"]})
+    return pd.DataFrame(rows)
+
+
+def beyond_accuracy_table(
+    metrics_files: Sequence[PathLike],
+    diversity_files: Sequence[PathLike],
+    activity_files: Sequence[PathLike],
+    csv_out: PathLike,
+    md_out: PathLike,
+    recipes: Sequence[str] | None = None,
+) -> pd.DataFrame:
+    """Accuracy, CTR, diversity and cold-start quality per (dataset, model, recipe), mean ± std over seeds."""
+    runs = beyond_accuracy_frame(metrics_files, diversity_files, activity_files)
+    columns = [c for c in BEYOND_ACCURACY if c in runs]
+    runs[columns] = runs[columns].apply(pd.to_numeric, errors="coerce")
+    table = _order_runs(_mean_std(runs, columns), recipes)
+    md = table[["dataset", "model", "recipe", "n_seeds"]].set_axis(
+        ["Dataset", "Model", "Recipe", "Seeds"], axis=1
+    )
+    for column in columns:
+        md[BEYOND_ACCURACY[column]] = _pm(table[f"{column}_mean"], table[f"{column}_std"])
+    _write(table, md, csv_out, md_out, numeric=["Seeds", *(BEYOND_ACCURACY[c] for c in columns)])
     return table

@@ -14,7 +14,7 @@ import platform
 import time
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
-from functools import cached_property
+from functools import cached_property, partial
 from pathlib import Path
 
 import numpy as np
@@ -24,17 +24,22 @@ from tqdm.auto import tqdm
 
 import specrec
 from specrec import io
+from specrec.ctr import ctr_metrics, ctr_rows
 from specrec.data.split import Split, load_split
-from specrec.evaluate import rank_metrics
+from specrec.diversity import top_k_lists_scored
+from specrec.evaluate import Scorer, dot_scorer, scored_rank_metrics
 from specrec.interactions import UserItems
+from specrec.kg import load_kg, neighbor_sample
 from specrec.losses import Batch
 from specrec.models import MODELS
-from specrec.recipes import Recipe
+from specrec.recipes import Recipe, TermContext
 from specrec.runtime import pick_device, seed_everything, set_threads
 from specrec.samplers import SAMPLERS
 from specrec.spectral import effective_rank, stable_rank
 
 log = logging.getLogger("specrec.train")
+
+CTR_SEED = 555  # KGCN's seed; the negatives of the CTR test rows are one fixed draw per split
 
 EPOCH_COLUMNS = [
     "epoch",
@@ -93,6 +98,12 @@ class RunSpec:
     threads: int = 1
     model_options: dict = field(default_factory=dict)
     checkpoint_dir: Path | None = None  # outside the run's outputs, so Snakemake never deletes it
+    item_meta: Path | None = None  # items.parquet: for terms built from metadata (paper 1's pairs)
+    text_embeddings: Path | None = None  # synopsis embeddings (.npy), for the same terms
+    kg_dir: Path | None = None  # the item knowledge graph, for KGCN
+
+    def term_context(self) -> TermContext:
+        return TermContext(self.settings.dim, self.item_meta, self.text_embeddings)
 
     def fingerprint(self) -> str:
         """Hash of everything that changes the result, so a checkpoint of other settings is never resumed."""
@@ -166,7 +177,13 @@ def make_batch(model, recipe: Recipe, users, items, data: Data, generator) -> Ba
         item_table=item_table,
         train=data.train,
         train_by_item=data.train_by_item,
+        score_pairs=getattr(model, "score_pairs", None) or partial(dot_pairs, user_table, item_table),
+        generator=generator,
     )
+
+
+def dot_pairs(user_table: torch.Tensor, item_table: torch.Tensor, users, items) -> torch.Tensor:
+    return (user_table[users] * item_table[items]).sum(-1)
 
 
 def train_step(model, recipe: Recipe, optimizer, users, items, data: Data, generator, warm=False) -> dict:
@@ -194,14 +211,16 @@ def train_epoch(model, recipe: Recipe, optimizer, data: Data, settings, generato
 
 
 def make_optimizer(model, recipe: Recipe, settings: TrainSettings):
-    """Adam with weight decay (StableRankReg) unless the recipe asks for plain SGD (DirectSpec)."""
+    """Adam with weight decay (StableRankReg) unless the recipe asks for plain SGD (DirectSpec); the
+    parameters of the recipe's own modules (a contrastive projection) train with the model's."""
     lr = recipe.lr if recipe.lr is not None else settings.lr
     decay = recipe.weight_decay if recipe.weight_decay is not None else settings.weight_decay
     name = recipe.optimizer or "adam"
+    parameters = [*model.parameters(), *(p for module in recipe.modules() for p in module.parameters())]
     if name == "sgd":
-        return torch.optim.SGD(model.parameters(), lr=lr, weight_decay=decay)
+        return torch.optim.SGD(parameters, lr=lr, weight_decay=decay)
     if name == "adam":
-        return torch.optim.Adam(model.parameters(), lr=lr, weight_decay=decay)
+        return torch.optim.Adam(parameters, lr=lr, weight_decay=decay)
     raise ValueError(f"unknown optimizer {name!r}; valid names: adam, sgd")
 
 
@@ -216,11 +235,18 @@ def spectral_row(user_table: torch.Tensor, item_table: torch.Tensor) -> dict:
         }
 
 
+def model_scorer(model) -> Scorer:
+    """Full-ranking scores of a block of users: the model's own scorer where its scores are not the dot
+    products of its tables (KGCN's user-specific item representations), else those dot products."""
+    if hasattr(model, "score_block"):
+        return model.score_block
+    return dot_scorer(*model())
+
+
 def validate(model, data: Data, settings: TrainSettings) -> dict:
     with torch.no_grad():
-        user_table, item_table = model()
-        metrics = rank_metrics(
-            user_table, item_table, data.valid, [data.train], ks=[20], batch_size=settings.eval_batch_size
+        metrics = scored_rank_metrics(
+            model_scorer(model), data.valid, [data.train], ks=[20], batch_size=settings.eval_batch_size
         )
     return {"valid_recall@20": metrics["recall@20"], "valid_ndcg@20": metrics["ndcg@20"]}
 
@@ -261,7 +287,9 @@ def fit(spec: RunSpec, model, data: Data, device: str) -> tuple[list[dict], int]
     Early stopping counts epochs without improvement throughout but only stops outside the warm phase.
     """
     settings = spec.settings
-    recipe = Recipe.from_resolved(spec.recipe)
+    recipe = Recipe.from_resolved(spec.recipe, spec.term_context())
+    for module in recipe.modules():
+        module.to(device)
     optimizer = make_optimizer(model, recipe, settings)
     generator = torch.Generator(device=device).manual_seed(spec.seed)
     checkpoint = Checkpoint((spec.checkpoint_dir or spec.run_dir) / "checkpoint.pt", spec.fingerprint())
@@ -270,6 +298,8 @@ def fit(spec: RunSpec, model, data: Data, device: str) -> tuple[list[dict], int]
     best = {"score": -math.inf, "epoch": 0, "weights": copy.deepcopy(model.state_dict()), "bad": 0}
     if state is not None:
         model.load_state_dict(state["model"])
+        for module, module_state in zip(recipe.modules(), state["recipe_modules"], strict=True):
+            module.load_state_dict(module_state)
         optimizer.load_state_dict(state["optimizer"])
         generator.set_state(state["generator"].cpu())  # RNG states are CPU byte tensors, even for CUDA
         history, best = state["history"], state["best"]
@@ -304,6 +334,7 @@ def fit(spec: RunSpec, model, data: Data, device: str) -> tuple[list[dict], int]
         checkpoint.save(
             {
                 "model": model.state_dict(),
+                "recipe_modules": [module.state_dict() for module in recipe.modules()],
                 "optimizer": optimizer.state_dict(),
                 "generator": generator.get_state(),
                 "history": history,
@@ -346,7 +377,7 @@ def run(spec: RunSpec) -> dict:
         init_std=spec.recipe.get("init_std") or settings.init_std,
         train_users=data.train.pairs()[0],
         train_items=data.train.indices,
-        **spec.model_options,
+        **model_options(spec),
     ).to(device)
     started = time.perf_counter()
     if model.trainable:
@@ -359,30 +390,70 @@ def run(spec: RunSpec) -> dict:
         history[0] |= {"epoch_seconds": 0.0, "eval_seconds": 0.0, "elapsed_seconds": 0.0}
         best_epoch = 0
     train_seconds = time.perf_counter() - started
-    metrics = final_metrics(spec, model, data, device) | {
+    metrics, per_user, top_lists = final_metrics(spec, model, data, device)
+    metrics |= {
         "best_epoch": best_epoch,
         "epochs_run": len(history) if model.trainable else 0,
         "train_seconds": train_seconds,
     }
-    write_outputs(spec, model, history, metrics)
+    write_outputs(spec, model, history, metrics, per_user, top_lists)
     return metrics
 
 
-def final_metrics(spec: RunSpec, model, data: Data, device: str) -> dict:
+def pair_scorer(model):
+    """Logits of (user, item) pairs: the model's own where it has one (KGCN), else table dot products."""
+    if hasattr(model, "score_pairs"):
+        return model.score_pairs
+    return partial(dot_pairs, *model())
+
+
+def test_ctr(model, data: Data, device: str, chunk: int = 65536) -> dict:
+    """AUC and F1 on KGCN-style test rows: every test positive and one never-seen item per positive, drawn
+    with a fixed seed so that every model and run of a split is scored on the same rows."""
+    generator = torch.Generator(device=device).manual_seed(CTR_SEED)
+    users, items, labels = ctr_rows(data.test, [data.train, data.valid], generator)
+    scorer = pair_scorer(model)
+    scores = torch.cat([scorer(u, i) for u, i in zip(users.split(chunk), items.split(chunk), strict=True)])
+    return ctr_metrics(scores.float(), labels)
+
+
+def model_options(spec: RunSpec) -> dict:
+    """The model's constructor options; for a KG model (KGCN) also its sampled neighbourhoods: K neighbours
+    per entity of the run's knowledge graph, drawn once from the run seed (KGCN's construct_adj)."""
+    options = dict(spec.model_options)
+    if not getattr(MODELS[spec.model], "needs_kg", False):
+        return options
+    if spec.kg_dir is None:
+        raise ValueError(f"model {spec.model!r} needs the item knowledge graph (kg_dir)")
+    kg = load_kg(spec.kg_dir)
+    adj_entity, adj_relation = neighbor_sample(kg, options.pop("n_neighbors", 4), spec.seed)
+    return options | {"adj_entity": adj_entity, "adj_relation": adj_relation, "n_relations": kg.n_relations}
+
+
+def final_metrics(spec: RunSpec, model, data: Data, device: str) -> tuple[dict, pd.DataFrame, dict]:
+    """metrics.json's content, the per-user test metrics (cold-start bins) and the test users' top-K lists
+    (diversity), all from the final (restored best) weights."""
     settings = spec.settings
     with torch.no_grad():
-        user_table, item_table = model()
+        scorer = model_scorer(model)
         test_exclude = [data.train, data.valid] if settings.mask_valid_at_test else [data.train]
         kwargs = {"ks": settings.ks, "batch_size": settings.eval_batch_size}
-        valid = rank_metrics(user_table, item_table, data.valid, [data.train], **kwargs)
-        test = rank_metrics(user_table, item_table, data.test, test_exclude, **kwargs)
-    return {
+        valid = scored_rank_metrics(scorer, data.valid, [data.train], **kwargs)
+        test = scored_rank_metrics(scorer, data.test, test_exclude, per_user=True, **kwargs)
+        per_user = pd.DataFrame({name: values.cpu().numpy() for name, values in test.pop("per_user").items()})
+        users = torch.tensor(per_user["user"].to_numpy(), device=device)
+        k = min(max(settings.ks), data.split.n_items)
+        lists = top_k_lists_scored(scorer, users, test_exclude, k, settings.eval_batch_size)
+        ctr = test_ctr(model, data, device)
+    top_lists = {"user": per_user["user"].to_numpy(), "items": lists.cpu().numpy()}
+    metrics = {
         "dataset": spec.dataset,
         "model": spec.model,
         "recipe": spec.recipe_name,
         "seed": spec.seed,
         "valid": valid,
         "test": test,
+        "test_ctr": ctr,
         "split": data.split.protocol,
         "device": device,
         "provenance": {
@@ -396,10 +467,14 @@ def final_metrics(spec: RunSpec, model, data: Data, device: str) -> dict:
             "n_items": data.split.n_items,
         },
     }
+    return metrics, per_user, top_lists
 
 
-def write_outputs(spec: RunSpec, model, history: list[dict], metrics: dict) -> None:
-    """Embeddings and the per-epoch log first, metrics.json last; then the checkpoint is no longer needed."""
+def write_outputs(
+    spec: RunSpec, model, history: list[dict], metrics: dict, per_user: pd.DataFrame, top_lists: dict
+) -> None:
+    """Embeddings, the per-epoch log, per-user test metrics and top-K lists first, metrics.json last; then
+    the checkpoint is no longer needed."""
     with torch.no_grad():
         user_table, item_table = model()
     io.save_npz(
@@ -408,6 +483,8 @@ def write_outputs(spec: RunSpec, model, history: list[dict], metrics: dict) -> N
         item=item_table.detach().float().cpu().numpy(),
     )
     io.write_csv(spec.run_dir / "epochs.csv", epochs_frame(history))
+    io.write_parquet(spec.run_dir / "per_user.parquet", per_user)
+    io.save_npz(spec.run_dir / "top_lists.npz", **top_lists)
     io.write_json(spec.run_dir / "metrics.json", metrics)
     ((spec.checkpoint_dir or spec.run_dir) / "checkpoint.pt").unlink(missing_ok=True)
 

@@ -2,9 +2,12 @@ from snakemake.utils import validate
 
 from specrec.config import (
     check_config,
+    model_needs_kg,
     prepare_settings,
+    recipe_needs_item_data,
     run_recipe,
     run_targets,
+    split_seed,
     split_settings,
     text_model_slug,
 )
@@ -35,18 +38,61 @@ def run_files(name, dataset=None):
     return [f"{directory}/{name}" for directory in run_dirs(dataset)]
 
 
+def split_file(name):
+    """Input function: a file of the split a run trains on (split.seed, or the run's own seed)."""
+
+    def path(wildcards):
+        seed = split_seed(config, int(wildcards.seed))
+        return f"results/data/{wildcards.dataset}/split/seed{seed}/{name}"
+
+    return path
+
+
+def kg_if_needed(wildcards):
+    """The item knowledge graph, for models that train on it (KGCN)."""
+    if not model_needs_kg(wildcards.model):
+        return []
+    return f"results/data/{wildcards.dataset}/kg/triples.parquet"
+
+
+def item_meta_if_needed(wildcards):
+    """items.parquet, for recipes with terms built from item metadata (paper 1's contrastive task)."""
+    if not recipe_needs_item_data(run_recipe(config, wildcards.recipe)):
+        return []
+    return f"results/data/{wildcards.dataset}/items.parquet"
+
+
+def text_if_needed(wildcards):
+    return (
+        text_embeddings_if_enabled(wildcards) if item_meta_if_needed(wildcards) else []
+    )
+
+
+def text_embeddings_if_enabled(wildcards):
+    """The dataset's synopsis embeddings when text encoding is on (else no input)."""
+    if not config["text"]["enabled"]:
+        return []
+    return f"results/data/{wildcards.dataset}/text/{TEXT_SLUG}.npy"
+
+
 def stats_files():
     """The dataset statistics: as prepared (per provided part), then per seeded split."""
     prepared = expand("results/data/{dataset}/stats.csv", dataset=config["datasets"])
     return prepared + expand(
         "results/data/{dataset}/split/seed{seed}/stats.csv",
         dataset=config["datasets"],
-        seed=config["seeds"],
+        seed=sorted({split_seed(config, seed) for seed in config["seeds"]}),
     )
 
 
+def kg_stats_files():
+    """The knowledge-graph statistics of the datasets a KG model (KGCN) trains on."""
+    datasets = {run["dataset"] for run in RUNS if model_needs_kg(run["model"])}
+    return [f"results/data/{dataset}/kg/stats.csv" for dataset in sorted(datasets)]
+
+
 def figure_files():
-    names = ["spectrum", "stable_rank", "validation", "alignment_uniformity"]
+    names = ["spectrum", "stable_rank", "validation", "alignment_uniformity", "activity", "diversity"]
     return expand(
         "results/figures/{dataset}/{name}.{ext}",
         dataset=config["datasets"],
@@ -56,7 +102,7 @@ def figure_files():
 
 
 def all_targets():
-    targets = run_files("spectrum.json") + figure_files()
+    targets = run_files("spectrum.json") + run_files("diversity.json") + figure_files()
     targets += expand(
         "results/tables/{name}.{ext}",
         name=["results", "spectrum", "datasets", "convergence"],

@@ -2,6 +2,8 @@ rule figures:
     input:
         spectra=lambda wc: run_files("spectrum.json", wc.dataset),
         epochs=lambda wc: run_files("epochs.csv", wc.dataset),
+        activity=lambda wc: run_files("activity.csv", wc.dataset),
+        diversity=lambda wc: run_files("diversity.json", wc.dataset),
     output:
         spectrum_pdf="results/figures/{dataset}/spectrum.pdf",
         spectrum_png=report(
@@ -31,6 +33,20 @@ rule figures:
             category="Spectrum",
             subcategory="{dataset}",
         ),
+        activity_pdf="results/figures/{dataset}/activity.pdf",
+        activity_png=report(
+            "results/figures/{dataset}/activity.png",
+            caption="../report/activity.rst",
+            category="Beyond accuracy",
+            subcategory="{dataset}",
+        ),
+        diversity_pdf="results/figures/{dataset}/diversity.pdf",
+        diversity_png=report(
+            "results/figures/{dataset}/diversity.png",
+            caption="../report/diversity.rst",
+            category="Beyond accuracy",
+            subcategory="{dataset}",
+        ),
     log:
         "results/logs/figures/{dataset}.log",
     conda:
@@ -46,7 +62,10 @@ rule tables:
     input:
         metrics=run_files("metrics.json"),
         spectra=run_files("spectrum.json"),
+        diversity=run_files("diversity.json"),
+        activity=run_files("activity.csv"),
         stats=stats_files(),
+        kg_stats=kg_stats_files(),
     output:
         results_csv=report(
             "results/tables/results.csv",
@@ -66,6 +85,12 @@ rule tables:
             category="Tables",
         ),
         datasets_md="results/tables/datasets.md",
+        beyond_accuracy_csv=report(
+            "results/tables/beyond_accuracy.csv",
+            caption="../report/beyond_accuracy.rst",
+            category="Tables",
+        ),
+        beyond_accuracy_md="results/tables/beyond_accuracy.md",
     log:
         "results/logs/tables.log",
     conda:

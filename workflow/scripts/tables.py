@@ -5,4 +5,7 @@ log_to(snakemake.log[0])
 inputs, out = snakemake.input, snakemake.output
 tables.results_table(inputs.metrics, out.results_csv, out.results_md)
 tables.spectrum_table(inputs.spectra, out.spectrum_csv, out.spectrum_md)
-tables.dataset_table(inputs.stats, out.datasets_csv, out.datasets_md)
+tables.dataset_table(inputs.stats, out.datasets_csv, out.datasets_md, kg_stats_files=inputs.kg_stats)
+tables.beyond_accuracy_table(
+    inputs.metrics, inputs.diversity, inputs.activity, out.beyond_accuracy_csv, out.beyond_accuracy_md
+)

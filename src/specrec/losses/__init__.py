@@ -8,6 +8,7 @@ Adding a loss = one module with a registered class + one import line below + its
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cached_property
 
@@ -39,6 +40,8 @@ class Batch:
     item_table: torch.Tensor
     train: UserItems | None = None
     train_by_item: UserItems | None = None
+    score_pairs: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None = None
+    generator: torch.Generator | None = None
 
     @cached_property
     def unique_users(self) -> torch.Tensor:
@@ -58,6 +61,7 @@ class Batch:
         return self.item_table[self.unique_items]
 
 
-from specrec.losses import align, bpr, directspec, regularizers, ssm  # noqa: E402,F401,I001  (registration)
+# registration side effects
+from specrec.losses import align, bce, bpr, directspec, regularizers, semantic_cl, ssm  # noqa: E402,F401,I001
 
 __all__ = ["LOSSES", "REGULARIZERS", "Batch"]

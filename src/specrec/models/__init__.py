@@ -9,6 +9,6 @@ from specrec.registry import Registry
 
 MODELS: Registry = Registry("model")
 
-from specrec.models import lightgcn, mf, popularity  # noqa: E402,F401  (registration side effects)
+from specrec.models import kgcn, lightgcn, mf, popularity  # noqa: E402,F401  (registration side effects)
 
 __all__ = ["MODELS"]

@@ -16,6 +16,7 @@ import pandas as pd
 from specrec.data.sources.base import (
     DATASETS,
     DatasetSource,
+    KGFiles,
     RawFile,
     RawTables,
     Remote,
@@ -26,6 +27,24 @@ from specrec.data.sources.readers import malformed, number_columns, raw_path, re
 BX_RATINGS_URL = "https://raw.githubusercontent.com/hwwang55/RippleNet/master/data/book/BX-Book-Ratings.csv"
 BX_HEADER = ["User-ID", "ISBN", "Book-Rating"]
 BX_RATINGS = (0, 10)
+
+# RippleNet's rehashed Satori KG of the books (paper 1's KG): integer ids for head, relation and tail;
+# the item map gives ISBN -> entity id. No published checksum: recorded on first download (TOFU).
+RIPPLENET_BOOK = "https://raw.githubusercontent.com/hwwang55/RippleNet/master/data/book"
+BX_KG = KGFiles(
+    triples=RawFile(
+        "kg_rehashed.txt",
+        "book-crossing/kg_rehashed.txt",
+        None,
+        Remote(f"{RIPPLENET_BOOK}/kg_rehashed.txt", None),
+    ),
+    item_map=RawFile(
+        "item_index2entity_id_rehashed.txt",
+        "book-crossing/item_index2entity_id_rehashed.txt",
+        None,
+        Remote(f"{RIPPLENET_BOOK}/item_index2entity_id_rehashed.txt", None),
+    ),
+)
 
 
 def parse_book_crossing(raw_dir: Path) -> RawTables:
@@ -98,5 +117,6 @@ DATASETS.register("book-crossing")(
         ),
         parser=parse_book_crossing,
         default_rating_threshold=None,  # every rating, implicit 0 included, is positive (paper 1)
+        kg=BX_KG,
     )
 )

@@ -12,6 +12,7 @@ from specrec.data.sources.base import (
     ITEM_COLUMNS,
     MISSING,
     DatasetSource,
+    KGFiles,
     RawFile,
     RawTables,
     Remote,
@@ -43,7 +44,7 @@ ML1M_RATINGS = ("ratings.dat", "ratings_no_timestamp.dat")
 
 
 def parse_ml1m(raw_dir: Path) -> RawTables:
-    """ML-1M ratings + movies.dat (title, year, genres) + MeLU extrainfos (credits, synopsis)."""
+    """ML-1M ratings + movies.dat (title, year, genres) + MeLU extrainfos (credits, synopsis, MPAA rating)."""
     ratings_path = first_present(raw_dir, ML1M_RATINGS)
     names = ["user", "item", "rating"] + (["timestamp"] if ratings_path.name == "ratings.dat" else [])
     ratings = read_numeric(ratings_path, "::", names)
@@ -52,7 +53,8 @@ def parse_ml1m(raw_dir: Path) -> RawTables:
     items = items.merge(extra, on="raw_item", how="left", validate="one_to_one")
     for column in ("directors", "writers", "actors"):
         items[column] = [v if isinstance(v, list) else [] for v in items[column]]
-    items["synopsis"] = items["synopsis"].astype(object).where(items["synopsis"].notna(), None)
+    for column in ("synopsis", "rated"):  # None, not NaN, for the two movies MeLU lacks
+        items[column] = items[column].astype(object).where(items[column].notna(), None)
     return RawTables(ratings=ratings, items=items[ITEM_COLUMNS])
 
 
@@ -73,6 +75,9 @@ def _melu_extrainfos(path: Path) -> pd.DataFrame:
     """MeLU movies_extrainfos.dat: UTF-8, CRLF, 11 `::` fields, "N/A" for missing.
 
     MovieID::Title::Year::Rated::Released::Genre::Director::Writer::Actors::Plot::Poster
+
+    `rated` is the MPAA rating as MeLU gives it (G, PG, PG-13, R, NC-17, or UNRATED, which is a value:
+    the film was released unrated); "N/A" or blank is None.
     """
     fields = read_fields(path, "::", 11, "utf-8")
     ids = to_numbers(fields, path, 0, "MovieID")
@@ -80,6 +85,8 @@ def _melu_extrainfos(path: Path) -> pd.DataFrame:
     check_unique_ids(ids, path, "MovieID")
     plot = fields[9].str.strip()
     synopsis = plot.where((plot != MISSING) & (plot != ""), None)
+    rated = fields[3].str.strip()
+    rated = rated.where((rated != MISSING) & (rated != ""), None)
     return pd.DataFrame(
         {
             "raw_item": ids,
@@ -87,6 +94,7 @@ def _melu_extrainfos(path: Path) -> pd.DataFrame:
             "writers": split_list(fields[7], ",", strip_credits=True),
             "actors": split_list(fields[8], ",", strip_credits=True),
             "synopsis": synopsis.astype(object),
+            "rated": rated.astype(object),
         }
     ).reset_index(drop=True)
 
@@ -185,6 +193,7 @@ def _ml100k_items(path: Path, genre_names: list[str]) -> pd.DataFrame:
             "writers": [[] for _ in fields.index],
             "actors": [[] for _ in fields.index],
             "synopsis": pd.Series(None, index=fields.index, dtype=object),
+            "rated": pd.Series(None, index=fields.index, dtype=object),
         }
     ).reset_index(drop=True)
 
@@ -266,6 +275,7 @@ def _movies_csv(path: Path) -> pd.DataFrame:
             "writers": [[] for _ in fields.index],
             "actors": [[] for _ in fields.index],
             "synopsis": pd.Series(None, index=fields.index, dtype=object),
+            "rated": pd.Series(None, index=fields.index, dtype=object),
         }
     ).reset_index(drop=True)
 
@@ -311,6 +321,20 @@ ML20M_ZIP = Remote(
     "md5:cd245b17a1ae2cc31bb14903e1204af3",
 )
 
+# KGCN's Satori KG of ML-20M (paper 1's KG): `head<TAB>relation<TAB>tail` with Satori entity ids and
+# relation names such as "film.film.genre"; the item map gives ML-20M movieId -> Satori id. GitHub raw
+# files have no published checksum: the first download is recorded in the checksum lock file (TOFU).
+KGCN_MOVIE = "https://raw.githubusercontent.com/hwwang55/KGCN/master/data/movie"
+ML20M_KG = KGFiles(
+    triples=RawFile("kg.txt", "ml-20m/kg.txt", None, Remote(f"{KGCN_MOVIE}/kg.txt", None)),
+    item_map=RawFile(
+        "item_index2entity_id.txt",
+        "ml-20m/item_index2entity_id.txt",
+        None,
+        Remote(f"{KGCN_MOVIE}/item_index2entity_id.txt", None),
+    ),
+)
+
 DATASETS.register("ml-20m")(
     DatasetSource(
         name="ml-20m",
@@ -335,5 +359,6 @@ DATASETS.register("ml-20m")(
         ),
         parser=parse_movielens_csv,
         default_rating_threshold=4.0,  # paper 1: a rating >= 4 is a positive interaction
+        kg=ML20M_KG,
     )
 )
