@@ -1,11 +1,13 @@
 import math
 
+import numpy as np
 import pandas as pd
 import pytest
 import torch
 
 from specrec.losses import Batch
 from specrec.losses.semantic_cl import SemanticContrast, info_nce
+from specrec.recipes import RecipeError, TermContext, build_term
 from specrec.text.pairs import metadata_pairs, sample
 
 DIM, TEXT_DIM, TAU = 4, 6, 0.2
@@ -157,3 +159,33 @@ def test_loss_on_the_device_of_the_batch():
     value.backward()
     assert value.device == item_table.device and torch.isfinite(value)
     assert item_table.grad.device == item_table.device and loss.project.weight.grad.abs().sum() > 0
+
+
+@pytest.mark.parametrize("pairs, inputs", [("metadata", "ids+text"), ("metadata", "ids"),
+                                           ("text_knn", "ids+text"), ("random", "ids+text")])  # fmt: skip
+def test_the_registered_builder_makes_every_ablation(tmp_path, pairs, inputs):
+    genres = [["A"], ["A", "B"], ["B"], ["A"], ["C"], ["C", "D"], ["D"], ["E"]]
+    items = pd.DataFrame({"item": range(8), "genres": genres, "synopsis": ["a plot"] * 7 + [None]})
+    items.to_parquet(tmp_path / "items.parquet")
+    item_table, text = tables()
+    np.save(tmp_path / "text.npy", text.numpy())
+    context = TermContext(DIM, tmp_path / "items.parquet", tmp_path / "text.npy")
+    options = {"pairs": pairs, "inputs": inputs, "fields": ["genres"], "min_overlap": 1, "k": 2}
+    term = build_term({"name": "semantic_cl", "gamma": 0.1, "phase": "all", "options": options}, context)
+    assert term.on_batch and (term.project is None) == (inputs == "ids")
+    counts = term.pairs.positive_counts()
+    if pairs == "text_knn":
+        assert int(counts[7]) == 0 and int(counts[:7].max()) <= 2  # item 7 has no synopsis
+    else:
+        assert counts.tolist() == invented_pairs().positive_counts().tolist()  # random keeps the counts
+    loss = term(make_batch([0, 1, 2, 4, 5], item_table, seed=0))
+    loss.backward()
+    assert torch.isfinite(loss) and item_table.grad.abs().sum() > 0
+
+
+def test_builder_options_are_checked():
+    with pytest.raises(RecipeError, match="bad options"):
+        bad = {"name": "semantic_cl", "gamma": 1.0, "phase": "all", "options": {"colour": 1}}
+        build_term(bad, TermContext(DIM))
+    with pytest.raises(RecipeError, match="takes no options"):
+        build_term({"name": "stable_rank", "gamma": 1.0, "phase": "all", "options": {"k": 1}}, None)

@@ -20,6 +20,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 from matplotlib.lines import Line2D  # noqa: E402
+from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 from specrec import io  # noqa: E402
 from specrec.tables import epochs_frame, require_files, run_id_from_path, spectrum_frame  # noqa: E402,F401
@@ -237,6 +238,7 @@ def plot_stable_rank(
                     stats.index, stats["min"], stats["max"], color=kwargs["color"], alpha=0.18, linewidth=0
                 )
         ax.set_xlabel("epoch")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_ylabel(r"stable rank $\|E\|_F^2 / \|E\|_2^2$")
 
     title = "Stable rank during training (mean over seeds, band = min–max)"
@@ -302,6 +304,7 @@ def plot_validation_curve(
                     color=colours[recipe],
                 )
             ax.set_xlabel("epoch")
+            ax.xaxis.set_major_locator(MaxNLocator(integer=True))
             ax.set_ylabel("validation NDCG@20" if metric == "valid_ndcg@20" else metric)
             ax.set_title(dataset)
         extra = [
@@ -455,6 +458,7 @@ def plot_diversity(
     runs = _require_rows(_run_frame(diversity_files, read, "diversity.json"), f"no top-{k} diversity")
     measures = [m for m in DIVERSITY_MEASURES if m in runs and runs[m].notna().any()]
     colours, styles = _palettes(runs, recipes, models)
+    hatches = {model: ["", "//", "..", "xx"][i % 4] for i, model in enumerate(styles)}
     datasets = sorted(runs["dataset"].unique())
     with _figure(1, len(datasets)) as (fig, axes):
         for ax, dataset in zip(axes[0], datasets, strict=True):
@@ -464,16 +468,17 @@ def plot_diversity(
             for position, ((model, recipe), row) in enumerate(bars.iterrows()):
                 x = np.arange(len(measures)) + (position - (len(bars) - 1) / 2) * width
                 means = [row[(m, "mean")] for m in measures]
-                errors = np.nan_to_num([row[(m, "std")] for m in measures])
+                errors = [row[(m, "std")] for m in measures]
                 ax.bar(
-                    x, means, width, yerr=errors, capsize=2, color=colours[recipe],
-                    hatch=["", "//", "..", "xx"][list(styles).index(model) % 4], edgecolor="white",
-                    gid=f"{model}|{recipe}",
+                    x, means, width, color=colours[recipe], hatch=hatches[model], edgecolor="white",
+                    yerr=None if np.isnan(errors).all() else np.nan_to_num(errors), capsize=2,
+                    label=f"{model}: {recipe}", gid=f"{model}|{recipe}",
                 )  # fmt: skip
             ax.set_xticks(np.arange(len(measures)), [DIVERSITY_MEASURES[m] for m in measures])
             ax.set_ylabel(f"diversity of the top-{k} lists")
             ax.set_ylim(0, 1.05)
             ax.set_title(dataset)
-        _legend(fig, runs, colours, styles)
-        fig.suptitle(f"Diversity of the top-{k} recommendations (higher = more diverse)")
+        handles, labels = axes[0][0].get_legend_handles_labels()
+        fig.legend(handles, labels, loc="outside right upper", title="model: recipe")
+        fig.suptitle(f"Top-{k} diversity (higher = more diverse)")
         save_figure(fig, pdf, png)

@@ -105,7 +105,7 @@ def all_targets():
     targets = run_files("spectrum.json") + run_files("diversity.json") + figure_files()
     targets += expand(
         "results/tables/{name}.{ext}",
-        name=["results", "spectrum", "datasets", "convergence"],
+        name=["results", "spectrum", "datasets", "convergence", "beyond_accuracy"],
         ext=["csv", "md"],
     )
     if config["text"]["enabled"]:

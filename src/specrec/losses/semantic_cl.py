@@ -147,7 +147,7 @@ def semantic_cl(
     items = context.items()
     text = context.text() if inputs != "ids" or pairs == "text_knn" else None
     if pairs == "text_knn":
-        has_synopsis = torch.as_tensor(items.sort_values("item")["synopsis"].notna().to_numpy())
+        has_synopsis = torch.tensor(items.sort_values("item")["synopsis"].notna().to_numpy())
         attributes = attribute_incidence(items, fields)
         item_pairs = text_knn_pairs(text, k, items_with_text=has_synopsis, attributes=attributes)
     else:
