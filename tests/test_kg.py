@@ -19,7 +19,6 @@ import torch
 from local_http import QuietHandler, local_http_server
 from specrec import tables
 from specrec.data.download import ChecksumError, ChecksumLock, materialize
-from specrec.data.prepare import prepare
 from specrec.data.sources import DATASETS, Remote
 from specrec.data.sources.base import KGFiles
 from specrec.kg import (
@@ -418,11 +417,8 @@ def test_dataset_table_adds_kg_columns(tmp_path):
 # ------------------------------------------------------------------------------------- the real mirror
 
 
-@pytest.mark.skipif(not (MIRROR / "ml-1m").is_dir(), reason=f"offline mirror {MIRROR} not present")
-def test_real_ml1m_kg(tmp_path):
-    materialize("ml-1m", tmp_path / "raw", str(MIRROR))
-    prepare("ml-1m", tmp_path / "raw", tmp_path / "out")
-    items = pd.read_parquet(tmp_path / "out" / "items.parquet")
+def test_real_ml1m_kg(ml1m_items):
+    items = ml1m_items
     kg = build_item_kg(items)
     # reference: one Python loop over items and relations
     values = set()

@@ -1,5 +1,3 @@
-from pathlib import Path
-
 import numpy as np
 import pandas as pd
 import pytest
@@ -15,7 +13,6 @@ from specrec.text.pairs import (
 )
 
 FIELDS = ("genres", "directors", "writers", "actors")
-ML1M_ITEMS = Path(__file__).resolve().parents[1] / "results/data/ml-1m/items.parquet"
 
 
 def tiny_items() -> pd.DataFrame:
@@ -221,9 +218,8 @@ def test_pairs_move_with_their_clash_bits():
     assert moved.blocked is moved.attributes
 
 
-@pytest.mark.skipif(not ML1M_ITEMS.exists(), reason="prepared ML-1M items are not available")
-def test_sampler_invariants_on_ml1m_metadata():
-    items = pd.read_parquet(ML1M_ITEMS)
+def test_sampler_invariants_on_ml1m_metadata(ml1m_items):
+    items = ml1m_items
     fields = ("directors", "writers", "actors")
     pairs = metadata_pairs(items, fields, 1)
     anchors = torch.randint(len(items), (300,), generator=torch.Generator().manual_seed(0))

@@ -58,10 +58,13 @@ BASELINE_STYLE = {"linestyle": (0, (1, 1.5)), "linewidth": 1.2}
 
 
 def recipe_colours(recipes: Sequence[str]) -> dict[str, tuple[float, float, float, float]]:
-    """tab10 colours in the given order (tab20 beyond ten recipes), so a recipe looks the same everywhere."""
+    """Colours in the given order, so a recipe looks the same everywhere: tab10, then Dark2 and Set1 (27
+    distinct hues; tab20's light/dark pairs would make neighbouring recipes look alike)."""
+    palette = [
+        plt.get_cmap(name)(i) for name, n in (("tab10", 10), ("Dark2", 8), ("Set1", 9)) for i in range(n)
+    ]
     unique = list(dict.fromkeys(recipes))
-    cmap = plt.get_cmap("tab10" if len(unique) <= 10 else "tab20")
-    return {r: cmap(i % cmap.N) for i, r in enumerate(unique)}
+    return {r: palette[i % len(palette)] for i, r in enumerate(unique)}
 
 
 def model_styles(models: Sequence[str]) -> dict[str, dict[str, str]]:

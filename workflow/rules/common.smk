@@ -92,7 +92,14 @@ def kg_stats_files():
 
 
 def figure_files():
-    names = ["spectrum", "stable_rank", "validation", "alignment_uniformity", "activity", "diversity"]
+    names = [
+        "spectrum",
+        "stable_rank",
+        "validation",
+        "alignment_uniformity",
+        "activity",
+        "diversity",
+    ]
     return expand(
         "results/figures/{dataset}/{name}.{ext}",
         dataset=config["datasets"],

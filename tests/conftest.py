@@ -1,0 +1,22 @@
+"""Fixtures shared by several test modules."""
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from specrec.data.download import materialize
+from specrec.data.prepare import prepare
+
+MIRROR = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+
+
+@pytest.fixture(scope="session")
+def ml1m_items(tmp_path_factory) -> pd.DataFrame:
+    """ML-1M's items table as prepare writes it, from the offline mirror (skips when it is absent)."""
+    if not (MIRROR / "ml-1m").is_dir():
+        pytest.skip(f"offline mirror {MIRROR} not present")
+    root = tmp_path_factory.mktemp("ml-1m")
+    materialize("ml-1m", root / "raw", str(MIRROR))
+    prepare("ml-1m", root / "raw", root / "out")
+    return pd.read_parquet(root / "out" / "items.parquet")
