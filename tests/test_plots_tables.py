@@ -353,3 +353,17 @@ def test_beyond_accuracy_table_averages_seeds_and_reads_the_cold_bin(results, tm
     assert bpr["cold_ndcg@20_mean"] == pytest.approx(np.mean(ndcgs) / 2)
     assert bpr["ild_genre_mean"] == pytest.approx(1.0)
     assert "Cold NDCG@20" in (tmp_path / "b.md").read_text()
+
+
+def test_results_index_has_one_row_per_run_and_every_metric(results, tmp_path):
+    runs = [f.parent for f in files(results, "metrics.json")]
+    index = tables.results_index(
+        [r / "metrics.json" for r in runs], [r / "spectrum.json" for r in runs],
+        [r / "diversity.json" for r in runs], tmp_path / "index.csv",
+    )  # fmt: skip
+    assert len(index) == len(runs) == 9 and not index.duplicated(["dataset", "model", "recipe", "seed"]).any()
+    assert {"test_ndcg@20", "test_ctr_auc", "item_stable_rank", "alignment", "div20_inter_list"} <= set(index)
+    assert not any(c.endswith("singular_values") for c in index.columns)
+    row = index[(index["model"] == "mf") & (index["recipe"] == "bpr") & (index["seed"] == 1)].iloc[0]
+    assert row["test_ndcg@20"] == pytest.approx(4 * (0.2 + 0.05))  # ndcg is the 4th metric of the fixture
+    assert pd.read_csv(tmp_path / "index.csv").shape == index.shape

@@ -59,6 +59,7 @@ def test_every_output_exists_and_is_not_empty(workdir):
         "results/data/ml-100k/raw/MANIFEST.json",
         "results/data/ml-100k/split/seed7/stats.csv",
         "results/data/ml-100k/kg/triples.parquet",
+        "results/index.csv",
         "results/data/ml-100k/text/all-MiniLM-L6-v2.npy",
         *[f"results/figures/ml-100k/{name}.{ext}" for name in figures for ext in ("pdf", "png")],
         *[f"results/tables/{name}.{ext}" for name in tables for ext in ("csv", "md")],

@@ -379,3 +379,29 @@ def beyond_accuracy_table(
         md[BEYOND_ACCURACY[column]] = _pm(table[f"{column}_mean"], table[f"{column}_std"])
     _write(table, md, csv_out, md_out, numeric=["Seeds", *(BEYOND_ACCURACY[c] for c in columns)])
     return table
+
+
+def results_index(
+    metrics_files: Sequence[PathLike],
+    spectrum_files: Sequence[PathLike],
+    diversity_files: Sequence[PathLike],
+    csv_out: PathLike,
+) -> pd.DataFrame:
+    """One row per run with every number it left behind, for analysis in pandas: the run's identity, its
+    metrics.json flattened (valid_*, test_*, test_ctr_*, best_epoch, train_seconds, split and provenance),
+    the scalar fields of spectrum.json (singular values left out) and diversity.json (`div{K}_*`)."""
+    runs = metrics_frame(metrics_files)
+    spectra = spectrum_frame(spectrum_files)
+    spectra = spectra[[c for c in spectra.columns if not c.endswith("singular_values")]]
+    diversity = _flatten(
+        [
+            run_id_from_path(f) | {f"div{k}": values for k, values in io.read_json(f).items()}
+            for f in require_files(diversity_files, "diversity.json")
+        ]
+    )
+    keys = ["dataset", "model", "recipe", "seed"]
+    index = runs.merge(spectra, on=keys, how="left", suffixes=("", "_spectrum"))
+    index = index.merge(diversity, on=keys, how="left", validate="one_to_one")
+    index = index[keys + [c for c in index.columns if c not in keys]].sort_values(keys)
+    io.write_csv(csv_out, index)
+    return index

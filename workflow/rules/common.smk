@@ -110,6 +110,7 @@ def figure_files():
 
 def all_targets():
     targets = run_files("spectrum.json") + run_files("diversity.json") + figure_files()
+    targets.append("results/index.csv")
     targets += expand(
         "results/tables/{name}.{ext}",
         name=["results", "spectrum", "datasets", "convergence", "beyond_accuracy"],

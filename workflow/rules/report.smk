@@ -115,3 +115,22 @@ rule convergence:
         "../../envs/specrec.yaml"
     script:
         "../scripts/convergence.py"
+
+
+rule index:
+    input:
+        metrics=run_files("metrics.json"),
+        spectra=run_files("spectrum.json"),
+        diversity=run_files("diversity.json"),
+    output:
+        index=report(
+            "results/index.csv",
+            caption="../report/index.rst",
+            category="Tables",
+        ),
+    log:
+        "results/logs/index.log",
+    conda:
+        "../../envs/specrec.yaml"
+    script:
+        "../scripts/index.py"
