@@ -108,14 +108,15 @@ def figure_files():
     )
 
 
+def table_files():
+    tables = ["results", "spectrum", "datasets", "convergence", "beyond_accuracy"]
+    paths = expand("results/tables/{name}.{ext}", name=tables, ext=["csv", "md"])
+    return paths + ["results/index.csv"]
+
+
 def all_targets():
-    targets = run_files("spectrum.json") + run_files("diversity.json") + figure_files()
-    targets.append("results/index.csv")
-    targets += expand(
-        "results/tables/{name}.{ext}",
-        name=["results", "spectrum", "datasets", "convergence", "beyond_accuracy"],
-        ext=["csv", "md"],
-    )
+    targets = run_files("spectrum.json") + run_files("diversity.json")
+    targets += figure_files() + table_files()
     if config["text"]["enabled"]:
         targets += expand(
             "results/data/{dataset}/text/{slug}.npy",

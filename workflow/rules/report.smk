@@ -1,4 +1,16 @@
+# Target rules: `snakemake figures` / `snakemake tables` (re)build only plots or tables from the result
+# files; they never train. After changing plotting code, force them: `snakemake figures -R dataset_figures`.
 rule figures:
+    input:
+        figure_files(),
+
+
+rule tables:
+    input:
+        table_files(),
+
+
+rule dataset_figures:
     input:
         spectra=lambda wc: run_files("spectrum.json", wc.dataset),
         epochs=lambda wc: run_files("epochs.csv", wc.dataset),
@@ -58,7 +70,7 @@ rule figures:
         "../scripts/figures.py"
 
 
-rule tables:
+rule summary_tables:
     input:
         metrics=run_files("metrics.json"),
         spectra=run_files("spectrum.json"),
