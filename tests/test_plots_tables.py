@@ -367,3 +367,12 @@ def test_results_index_has_one_row_per_run_and_every_metric(results, tmp_path):
     row = index[(index["model"] == "mf") & (index["recipe"] == "bpr") & (index["seed"] == 1)].iloc[0]
     assert row["test_ndcg@20"] == pytest.approx(4 * (0.2 + 0.05))  # ndcg is the 4th metric of the fixture
     assert pd.read_csv(tmp_path / "index.csv").shape == index.shape
+
+
+def test_latex_tables_are_booktabs_with_escapes_and_bold(results, tmp_path):
+    tables.results_table(files(results, "metrics.json"), tmp_path / "r.csv", tmp_path / "r.md", RECIPES)
+    tex = (tmp_path / "r.tex").read_text()
+    assert tex.startswith("\\begin{tabular}") and "\\toprule" in tex and tex.endswith("\\end{tabular}\n")
+    assert "bpr\\_sr" in tex and "$\\pm$" in tex and tex.count("\\textbf{") == 1
+    n_rows = len(pd.read_csv(tmp_path / "r.csv"))
+    assert tex.count("\\\\\n") == n_rows + 1  # header + one line per row

@@ -62,7 +62,7 @@ def test_every_output_exists_and_is_not_empty(workdir):
         "results/index.csv",
         "results/data/ml-100k/text/all-MiniLM-L6-v2.npy",
         *[f"results/figures/ml-100k/{name}.{ext}" for name in figures for ext in ("pdf", "png")],
-        *[f"results/tables/{name}.{ext}" for name in tables for ext in ("csv", "md")],
+        *[f"results/tables/{name}.{ext}" for name in tables for ext in ("csv", "md", "tex")],
         *[f"results/runs/ml-100k/{run}/seed7/{name}" for run in runs for name in run_files],
     ]
     missing = [

@@ -134,9 +134,31 @@ def to_markdown(frame: pd.DataFrame, right_align: Sequence[str] = ()) -> str:
     return "\n".join([header, rule, *rows]) + "\n"
 
 
+LATEX_ESCAPES = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "_": r"\_", "#": r"\#", "$": r"\$",
+                 "{": r"\{", "}": r"\}"}  # fmt: skip
+
+
+def to_latex(frame: pd.DataFrame, right_align: Sequence[str] = ()) -> str:
+    """A booktabs tabular of the Markdown view: **bold** becomes \\textbf, ± becomes $\\pm$, LaTeX's special
+    characters are escaped (no jinja2 dependency)."""
+
+    def cell(value) -> str:
+        text = re.sub(r"[\\&%_#${}]", lambda m: LATEX_ESCAPES[m.group()], str(value))  # one pass
+        text = text.replace("±", r"$\pm$").replace("–", "--")
+        return re.sub(r"\*\*(.+?)\*\*", r"\\textbf{\1}", text)
+
+    spec = "".join("r" if c in right_align else "l" for c in frame.columns)
+    rows = [" & ".join(cell(v) for v in row) + r" \\" for row in frame.itertuples(index=False)]
+    header = " & ".join(cell(c) for c in frame.columns) + r" \\"
+    body = [rf"\begin{{tabular}}{{{spec}}}", r"\toprule", header, r"\midrule", *rows, r"\bottomrule"]
+    return "\n".join([*body, r"\end{tabular}"]) + "\n"
+
+
 def _write(frame: pd.DataFrame, md: pd.DataFrame, csv_out: PathLike, md_out: PathLike, numeric: list[str]):
+    """The full-precision CSV, the Markdown view and the same view as a LaTeX (booktabs) table beside it."""
     io.write_csv(csv_out, frame)
     io.write_text(md_out, to_markdown(md, right_align=numeric))
+    io.write_text(Path(md_out).with_suffix(".tex"), to_latex(md, right_align=numeric))
 
 
 def results_table(

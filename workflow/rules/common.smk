@@ -110,7 +110,7 @@ def figure_files():
 
 def table_files():
     tables = ["results", "spectrum", "datasets", "convergence", "beyond_accuracy"]
-    paths = expand("results/tables/{name}.{ext}", name=tables, ext=["csv", "md"])
+    paths = expand("results/tables/{name}.{ext}", name=tables, ext=["csv", "md", "tex"])
     return paths + ["results/index.csv"]
 
 

@@ -85,24 +85,28 @@ rule summary_tables:
             category="Tables",
         ),
         results_md="results/tables/results.md",
+        results_tex="results/tables/results.tex",
         spectrum_csv=report(
             "results/tables/spectrum.csv",
             caption="../report/spectrum_table.rst",
             category="Tables",
         ),
         spectrum_md="results/tables/spectrum.md",
+        spectrum_tex="results/tables/spectrum.tex",
         datasets_csv=report(
             "results/tables/datasets.csv",
             caption="../report/datasets.rst",
             category="Tables",
         ),
         datasets_md="results/tables/datasets.md",
+        datasets_tex="results/tables/datasets.tex",
         beyond_accuracy_csv=report(
             "results/tables/beyond_accuracy.csv",
             caption="../report/beyond_accuracy.rst",
             category="Tables",
         ),
         beyond_accuracy_md="results/tables/beyond_accuracy.md",
+        beyond_accuracy_tex="results/tables/beyond_accuracy.tex",
     log:
         "results/logs/tables.log",
     conda:
@@ -121,6 +125,7 @@ rule convergence:
             category="Tables",
         ),
         md="results/tables/convergence.md",
+        tex="results/tables/convergence.tex",
     log:
         "results/logs/convergence.log",
     conda:
