@@ -376,3 +376,27 @@ def test_latex_tables_are_booktabs_with_escapes_and_bold(results, tmp_path):
     assert "bpr\\_sr" in tex and "$\\pm$" in tex and tex.count("\\textbf{") == 1
     n_rows = len(pd.read_csv(tmp_path / "r.csv"))
     assert tex.count("\\\\\n") == n_rows + 1  # header + one line per row
+
+
+def write_per_user(root: Path, model: str, recipe: str, seed: int, ndcg: np.ndarray) -> Path:
+    path = run_dir(root, "ml-toy", model, recipe, seed) / "per_user.parquet"
+    pd.DataFrame({"user": np.arange(len(ndcg)), "ndcg@20": ndcg}).to_parquet(path)
+    return path
+
+
+def test_significance_pairs_each_add_on_with_its_base_recipe(tmp_path):
+    rng = np.random.default_rng(0)
+    files_ = []
+    for seed in (1, 2, 3):
+        base = rng.uniform(0, 0.5, 200)
+        files_.append(write_per_user(tmp_path, "mf", "bpr", seed, base))
+        files_.append(write_per_user(tmp_path, "mf", "bpr+sr", seed, base + 0.05))  # better for every user
+        files_.append(write_per_user(tmp_path, "mf", "bpr+same", seed, base))
+    table = tables.significance_table(files_, tmp_path / "s.csv", tmp_path / "s.md").set_index("recipe")
+    assert set(table.index) == {"bpr+sr", "bpr+same"} and (table["base"] == "bpr").all()
+    better = table.loc["bpr+sr"]
+    assert better["n_seeds"] == 3 and better["n_pairs"] == 600
+    assert better["ndcg@20"] - better["ndcg@20_base"] == pytest.approx(0.05)
+    assert better["p_seeds_ttest"] < 0.001 and better["p_users_wilcoxon"] < 1e-6
+    assert table.loc["bpr+same", "p_users_wilcoxon"] == 1.0 and table.loc["bpr+same", "relative_change"] == 0
+    assert "+" in (tmp_path / "s.md").read_text() and (tmp_path / "s.tex").exists()

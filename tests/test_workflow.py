@@ -50,7 +50,7 @@ def metrics(workdir: Path, model: str, recipe: str) -> dict:
 def test_every_output_exists_and_is_not_empty(workdir):
     figures = ("spectrum", "stable_rank", "validation", "alignment_uniformity", "activity", "diversity")
     runs = ("popularity/none", "mf/bpr", "mf/ssm", "mf/directau+sr_warm", "kgcn/bce+semantic_cl")
-    tables = ("results", "spectrum", "datasets", "convergence", "beyond_accuracy")
+    tables = ("results", "spectrum", "datasets", "convergence", "beyond_accuracy", "significance")
     run_files = (
         "epochs.csv", "metrics.json", "embeddings.npz", "spectrum.json", "per_user.parquet",
         "top_lists.npz", "diversity.json", "activity.csv",

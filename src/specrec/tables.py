@@ -130,7 +130,7 @@ def to_markdown(frame: pd.DataFrame, right_align: Sequence[str] = ()) -> str:
     """A GitHub-flavoured Markdown table (no `tabulate` dependency)."""
     header = "| " + " | ".join(frame.columns) + " |"
     rule = "|" + "|".join("---:" if c in right_align else "---" for c in frame.columns) + "|"
-    rows = frame.astype(str).apply(lambda row: "| " + " | ".join(row) + " |", axis=1)
+    rows = ["| " + " | ".join(map(str, row)) + " |" for row in frame.itertuples(index=False)]
     return "\n".join([header, rule, *rows]) + "\n"
 
 
@@ -427,3 +427,75 @@ def results_index(
     index = index[keys + [c for c in index.columns if c not in keys]].sort_values(keys)
     io.write_csv(csv_out, index)
     return index
+
+
+def base_recipe(recipe: str) -> str | None:
+    """The recipe an add-on run is compared with: `bpr+sr_warm` -> `bpr`; None for a base recipe."""
+    base, _, addons = recipe.partition("+")
+    return base if addons else None
+
+
+def significance_table(
+    per_user_files: Sequence[PathLike],
+    csv_out: PathLike,
+    md_out: PathLike,
+    metric: str = "ndcg@20",
+) -> pd.DataFrame:
+    """Every add-on run (`base+addon`) against its base recipe, same dataset and model: the relative change
+    of the mean test `metric`, a paired t-test over the seeds both have (needs two), and a Wilcoxon
+    signed-rank test over the per-user values paired by (seed, user) — the test that has power with one seed.
+    """
+    from scipy import stats  # only this table needs scipy
+
+    runs = _run_frame_of(per_user_files, metric)
+    rows = []
+    for (dataset, model, recipe), run in runs.groupby(RUN_KEYS, sort=True):
+        base = base_recipe(recipe)
+        of_base = runs[(runs["dataset"] == dataset) & (runs["model"] == model) & (runs["recipe"] == base)]
+        if base is None or of_base.empty:
+            continue
+        paired = run.merge(of_base, on=["seed", "user"], suffixes=("", "_base"))
+        seeds = paired.groupby("seed")[[metric, f"{metric}_base"]].mean()
+        t_p = stats.ttest_rel(seeds[metric], seeds[f"{metric}_base"]).pvalue if len(seeds) > 1 else np.nan
+        differs = paired[metric] != paired[f"{metric}_base"]
+        w_p = 1.0  # identical per-user values: no evidence of a difference (wilcoxon rejects empty input)
+        if differs.any():
+            w_p = stats.wilcoxon(paired[metric][differs], paired[f"{metric}_base"][differs]).pvalue
+        mean, mean_base = seeds[metric].mean(), seeds[f"{metric}_base"].mean()
+        rows.append(
+            {
+                "dataset": dataset, "model": model, "recipe": recipe, "base": base, "n_seeds": len(seeds),
+                "n_pairs": len(paired), f"{metric}": mean, f"{metric}_base": mean_base,
+                "relative_change": mean / mean_base - 1, "p_seeds_ttest": t_p, "p_users_wilcoxon": w_p,
+            }
+        )  # fmt: skip
+    table = pd.DataFrame(rows, columns=SIGNIFICANCE_COLUMNS[:5] + ["n_pairs", metric, f"{metric}_base",
+                                                                    *SIGNIFICANCE_COLUMNS[5:]])  # fmt: skip
+    md = table[["dataset", "model", "recipe", "base", "n_seeds"]].set_axis(
+        ["Dataset", "Model", "Recipe", "Against", "Seeds"], axis=1
+    )
+    md[f"Test {metric}"] = _fmt(table[metric], 4) + " vs " + _fmt(table[f"{metric}_base"], 4)
+    md["Change"] = table["relative_change"].map(lambda v: f"{100 * v:+.1f}%")
+    md["p (seeds, paired t)"] = table["p_seeds_ttest"].map(_p_value)
+    md["p (users, Wilcoxon)"] = table["p_users_wilcoxon"].map(_p_value)
+    _write(
+        table, md, csv_out, md_out, numeric=["Seeds", "Change", "p (seeds, paired t)", "p (users, Wilcoxon)"]
+    )
+    return table
+
+
+SIGNIFICANCE_COLUMNS = ["dataset", "model", "recipe", "base", "n_seeds", "relative_change", "p_seeds_ttest",
+                        "p_users_wilcoxon"]  # fmt: skip
+
+
+def _p_value(p: float) -> str:
+    return "–" if pd.isna(p) else ("< 0.001" if p < 0.001 else f"{p:.3f}")
+
+
+def _run_frame_of(per_user_files: Sequence[PathLike], metric: str) -> pd.DataFrame:
+    """Per-user test values of every run, tagged with its identity."""
+    frames = [
+        pd.read_parquet(f, columns=["user", metric]).assign(**run_id_from_path(f))
+        for f in require_files(per_user_files, "per_user.parquet")
+    ]
+    return pd.concat(frames, ignore_index=True)

@@ -109,7 +109,14 @@ def figure_files():
 
 
 def table_files():
-    tables = ["results", "spectrum", "datasets", "convergence", "beyond_accuracy"]
+    tables = [
+        "results",
+        "spectrum",
+        "datasets",
+        "convergence",
+        "beyond_accuracy",
+        "significance",
+    ]
     paths = expand("results/tables/{name}.{ext}", name=tables, ext=["csv", "md", "tex"])
     return paths + ["results/index.csv"]
 

@@ -76,6 +76,7 @@ rule summary_tables:
         spectra=run_files("spectrum.json"),
         diversity=run_files("diversity.json"),
         activity=run_files("activity.csv"),
+        per_user=run_files("per_user.parquet"),
         stats=stats_files(),
         kg_stats=kg_stats_files(),
     output:
@@ -107,6 +108,13 @@ rule summary_tables:
         ),
         beyond_accuracy_md="results/tables/beyond_accuracy.md",
         beyond_accuracy_tex="results/tables/beyond_accuracy.tex",
+        significance_csv=report(
+            "results/tables/significance.csv",
+            caption="../report/significance.rst",
+            category="Tables",
+        ),
+        significance_md="results/tables/significance.md",
+        significance_tex="results/tables/significance.tex",
     log:
         "results/logs/tables.log",
     conda:

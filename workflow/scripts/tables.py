@@ -9,3 +9,4 @@ tables.dataset_table(inputs.stats, out.datasets_csv, out.datasets_md, kg_stats_f
 tables.beyond_accuracy_table(
     inputs.metrics, inputs.diversity, inputs.activity, out.beyond_accuracy_csv, out.beyond_accuracy_md
 )
+tables.significance_table(inputs.per_user, out.significance_csv, out.significance_md)
