@@ -400,3 +400,17 @@ def test_significance_pairs_each_add_on_with_its_base_recipe(tmp_path):
     assert better["p_seeds_ttest"] < 0.001 and better["p_users_wilcoxon"] < 1e-6
     assert table.loc["bpr+same", "p_users_wilcoxon"] == 1.0 and table.loc["bpr+same", "relative_change"] == 0
     assert "+" in (tmp_path / "s.md").read_text() and (tmp_path / "s.tex").exists()
+
+
+def test_addon_pairs_and_speedup_figure(tmp_path):
+    for recipe, decay in (("bpr", 0.5), ("bpr+sr", 0.2), ("ssm", 0.1)):
+        write_run(tmp_path, "ml-toy", "mf", recipe, 0, ndcg=0.2, decay=decay)
+    epochs = files(tmp_path, "epochs.csv")
+    pairs = plots.addon_pairs(tables.epochs_frame(epochs))
+    assert pairs == [("ml-toy", "mf", "bpr", ["bpr+sr"])]  # ssm has no add-on run
+    pdf, png = tmp_path / "s.pdf", tmp_path / "s.png"
+    plots.plot_convergence_speedup(epochs, pdf, png, RECIPES)
+    assert_written(pdf, png)
+    without_addons = [f for f in epochs if "bpr+sr" not in f.parts]
+    with pytest.raises(ValueError, match="no run has both"):
+        plots.plot_convergence_speedup(without_addons, tmp_path / "n.pdf", tmp_path / "n.png", RECIPES)

@@ -23,7 +23,13 @@ from matplotlib.lines import Line2D  # noqa: E402
 from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 from specrec import io  # noqa: E402
-from specrec.tables import epochs_frame, require_files, run_id_from_path, spectrum_frame  # noqa: E402,F401
+from specrec.tables import (  # noqa: E402,F401
+    convergence_frame,
+    epochs_frame,
+    require_files,
+    run_id_from_path,
+    spectrum_frame,
+)
 
 PathLike = str | os.PathLike
 
@@ -484,4 +490,75 @@ def plot_diversity(
         handles, labels = axes[0][0].get_legend_handles_labels()
         fig.legend(handles, labels, loc="outside right upper", title="model: recipe")
         fig.suptitle(f"Top-{k} diversity (higher = more diverse)")
+        save_figure(fig, pdf, png)
+
+
+# ---------------------------------------------------------------- (c') add-ons against their base recipe
+
+
+def addon_pairs(frame: pd.DataFrame) -> list[tuple[str, str, str, list[str]]]:
+    """(dataset, model, base recipe, [its add-on runs]) wherever both `base` and `base+addon...` were run."""
+    found = []
+    for (dataset, model), group in frame.groupby(["dataset", "model"], sort=True):
+        recipes = set(group["recipe"])
+        for base in sorted(r for r in recipes if "+" not in r):
+            addons = sorted(r for r in recipes if r.partition("+")[0] == base and "+" in r)
+            if addons:
+                found.append((dataset, model, base, addons))
+    return found
+
+
+def plot_convergence_speedup(
+    epochs_files: Sequence[PathLike],
+    pdf: PathLike,
+    png: PathLike,
+    recipes: Sequence[str],
+    models: Sequence[str] | None = None,
+    share: float = 0.95,
+) -> None:
+    """Validation NDCG@20 against epoch (left) and wall clock (right) for every base recipe and its add-ons
+    (the stable-rank warm start: `bpr` vs `bpr+sr_warm`), mean over seeds; a dashed line at `share` of
+    each curve's best and a mark where it is first reached, the speed-up in epochs and seconds annotated."""
+    runs = _drop_untrained(epochs_frame(epochs_files))
+    pairs = _require_rows(pd.DataFrame(addon_pairs(runs)), "no run has both a base recipe and an add-on")
+    reached = convergence_frame(runs, share).groupby(["dataset", "model", "recipe"]).mean(numeric_only=True)
+    colours, styles = _palettes(runs, recipes, models)
+    with _figure(len(pairs), 2) as (fig, axes):
+        for row, (dataset, model, base, addons) in zip(axes, pairs.itertuples(index=False), strict=True):
+            for ax, x in zip(row, ("epoch", "elapsed_seconds"), strict=True):
+                for recipe in [base, *addons]:
+                    curve = runs[
+                        (runs["dataset"] == dataset) & (runs["model"] == model) & (runs["recipe"] == recipe)
+                    ]
+                    mean = curve.groupby("epoch")[[x, "valid_ndcg@20"]].mean()
+                    kwargs = _line_kwargs(model, recipe, colours, styles, len(mean))
+                    ax.plot(mean[x], mean["valid_ndcg@20"], **kwargs)
+                    point = reached.loc[(dataset, model, recipe)]
+                    at = point["epochs_to_95"] if x == "epoch" else point["seconds_to_95"]
+                    ax.axhline(share * point["best_valid_ndcg@20"], color=kwargs["color"], lw=0.8, ls="--")
+                    ax.axvline(at, color=kwargs["color"], lw=0.8, ls=":")
+                ax.set_xlabel("epoch" if x == "epoch" else "wall clock (s): training + validation")
+                ax.set_ylabel("validation NDCG@20")
+                ax.set_title(f"{dataset} · {model} · {base}")
+            notes = []
+            base_point = reached.loc[(dataset, model, base)]
+            for recipe in addons:
+                point = reached.loc[(dataset, model, recipe)]
+                saved = 1 - point["seconds_to_95"] / base_point["seconds_to_95"]
+                notes.append(
+                    f"{recipe}: {point['epochs_to_95']:.0f} vs {base_point['epochs_to_95']:.0f} epochs, "
+                    f"{point['seconds_to_95']:.0f} vs {base_point['seconds_to_95']:.0f} s: "
+                    f"{saved:+.0%} time saved"
+                )
+            row[1].text(0.98, 0.04, "\n".join(notes), transform=row[1].transAxes, ha="right", va="bottom",
+                        fontsize=7, color="0.25")  # fmt: skip
+        _legend(
+            fig,
+            runs[runs["recipe"].isin({r for p in pairs.itertuples(index=False) for r in [p[2], *p[3]]})],
+            colours,
+            styles,
+        )
+        fig.suptitle(
+            f"Time to {share:.0%} of the best validation NDCG@20 (dotted): add-ons against their base"
+        )
         save_figure(fig, pdf, png)

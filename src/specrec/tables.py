@@ -298,15 +298,9 @@ def spectrum_table(
     return table
 
 
-def convergence_table(
-    epochs_files: Sequence[PathLike], csv_out: PathLike, md_out: PathLike, share: float = 0.95
-):
-    """Per run: best validation NDCG@20, and the epoch and time at which `share` of it was first reached.
-
-    The time is the wall clock from the start of training (training and per-epoch evaluation), and the
-    training time alone; this is how the stable-rank warm start's speed-up is measured (WWW 2025).
-    """
-    runs = epochs_frame(epochs_files)
+def convergence_frame(runs: pd.DataFrame, share: float = 0.95) -> pd.DataFrame:
+    """Per trained run of an epochs frame: best validation NDCG@20, its epoch, and the first epoch, wall
+    clock and training time at which `share` of the best was reached."""
     runs = runs[runs.groupby(["dataset", "model", "recipe", "seed"])["epoch"].transform("max") > 0]
     if runs.empty:
         raise ValueError("no trained run among the epochs.csv files")
@@ -327,7 +321,18 @@ def convergence_table(
                 "train_seconds_to_95": train_seconds,
             }
         )  # fmt: skip
-    table = pd.DataFrame(rows)
+    return pd.DataFrame(rows)
+
+
+def convergence_table(
+    epochs_files: Sequence[PathLike], csv_out: PathLike, md_out: PathLike, share: float = 0.95
+):
+    """Per run: best validation NDCG@20, and the epoch and time at which `share` of it was first reached.
+
+    The time is the wall clock from the start of training (training and per-epoch evaluation), and the
+    training time alone; this is how the stable-rank warm start's speed-up is measured (WWW 2025).
+    """
+    table = convergence_frame(epochs_frame(epochs_files), share)
     md = table.rename(
         columns={
             "dataset": "Dataset", "model": "Model", "recipe": "Recipe", "seed": "Seed",

@@ -100,11 +100,24 @@ def figure_files():
         "activity",
         "diversity",
     ]
-    return expand(
+    speedup = expand(
+        "results/figures/{dataset}/speedup.{ext}",
+        dataset=speedup_datasets(),
+        ext=["pdf", "png"],
+    )
+    return speedup + expand(
         "results/figures/{dataset}/{name}.{ext}",
         dataset=config["datasets"],
         name=names,
         ext=["pdf", "png"],
+    )
+
+
+def speedup_datasets():
+    """Datasets where some model ran a base recipe and also that recipe with add-ons (`bpr+sr_warm`)."""
+    ran = {(run["dataset"], run["model"], run["recipe"]) for run in RUNS}
+    return sorted(
+        {d for d, m, r in ran if "+" in r and (d, m, r.partition("+")[0]) in ran}
     )
 
 

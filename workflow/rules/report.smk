@@ -159,3 +159,25 @@ rule index:
         "../../envs/specrec.yaml"
     script:
         "../scripts/index.py"
+
+
+rule speedup_figure:
+    input:
+        epochs=lambda wc: run_files("epochs.csv", wc.dataset),
+    output:
+        pdf="results/figures/{dataset}/speedup.pdf",
+        png=report(
+            "results/figures/{dataset}/speedup.png",
+            caption="../report/speedup.rst",
+            category="Training dynamics",
+            subcategory="{dataset}",
+        ),
+    log:
+        "results/logs/speedup_figure/{dataset}.log",
+    conda:
+        "../../envs/specrec.yaml"
+    params:
+        recipes=list(config["recipes"]) + ["none"],
+        models=list(config["runs"]),
+    script:
+        "../scripts/speedup_figure.py"
