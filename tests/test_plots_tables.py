@@ -414,3 +414,25 @@ def test_addon_pairs_and_speedup_figure(tmp_path):
     without_addons = [f for f in epochs if "bpr+sr" not in f.parts]
     with pytest.raises(ValueError, match="no run has both"):
         plots.plot_convergence_speedup(without_addons, tmp_path / "n.pdf", tmp_path / "n.png", RECIPES)
+
+
+def test_negatives_figure_reads_the_sweep_from_the_recipes(tmp_path):
+    runs = [("bpr", 1, []), ("bpr_n4", 4, []), ("bpr_n16", 16, []), ("bpr+sr", 1, ["stable_rank"]),
+            ("bpr_n4+sr", 4, ["stable_rank"]), ("directau", 0, ["uniformity"])]  # fmt: skip
+    for recipe, n, terms in runs:
+        write_run(tmp_path, "ml-toy", "mf", recipe, 0, ndcg=0.1 + n / 100, decay=0.1)
+        path = run_dir(tmp_path, "ml-toy", "mf", recipe, 0) / "metrics.json"
+        metrics = json.loads(path.read_text())
+        regularizers = [{"name": t, "gamma": 1.0, "phase": "all"} for t in terms]
+        loss = {"name": "align" if n == 0 else "bpr"}
+        metrics["provenance"] = {"recipe": {"loss": loss, "n_negatives": n, "regularizers": regularizers}}
+        path.write_text(json.dumps(metrics))
+    frame = plots.negatives_frame(files(tmp_path, "metrics.json"))
+    assert len(frame) == 5 and frame["stable_rank"].sum() == 2  # directau samples no negatives
+    assert sorted(frame.loc[~frame["stable_rank"], "n_negatives"]) == [1, 4, 16]
+    pdf, png = tmp_path / "n.pdf", tmp_path / "n.png"
+    plots.plot_negatives(files(tmp_path, "metrics.json"), pdf, png)
+    assert_written(pdf, png)
+    single = [f for f in files(tmp_path, "metrics.json") if f.parts[-3] in ("bpr", "directau")]
+    with pytest.raises(ValueError, match="several numbers of negatives"):
+        plots.plot_negatives(single, tmp_path / "x.pdf", tmp_path / "x.png")

@@ -562,3 +562,64 @@ def plot_convergence_speedup(
             f"Time to {share:.0%} of the best validation NDCG@20 (dotted): add-ons against their base"
         )
         save_figure(fig, pdf, png)
+
+
+# ---------------------------------------------------------------- (e) accuracy against negatives
+
+
+def negatives_frame(metrics_files: Sequence[PathLike], metric: str = "ndcg@20") -> pd.DataFrame:
+    """One row per run with a sampled-negative loss: its loss, number of negatives, whether a stable-rank
+    term is in its recipe (whole run or warm start), and its test `metric` — read from metrics.json alone."""
+    rows = []
+    for path in require_files(metrics_files, "metrics.json"):
+        metrics = io.read_json(path)
+        recipe = metrics.get("provenance", {}).get("recipe") or {}
+        if recipe.get("n_negatives", 0) < 1:
+            continue
+        terms = {term["name"] for term in recipe.get("regularizers", [])}
+        rows.append(
+            run_id_from_path(path)
+            | {
+                "loss": recipe["loss"]["name"],
+                "n_negatives": recipe["n_negatives"],
+                "stable_rank": "stable_rank" in terms,
+                metric: metrics["test"][metric],
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def plot_negatives(
+    metrics_files: Sequence[PathLike],
+    pdf: PathLike,
+    png: PathLike,
+    metric: str = "ndcg@20",
+) -> None:
+    """Test `metric` against the number of sampled negatives per loss (log x), solid without and dashed
+    with the stable-rank regulariser, mean ± std over seeds: can the regulariser stand in for negatives?"""
+    runs = negatives_frame(metrics_files, metric)
+    if not runs.empty:
+        runs = runs[runs.groupby(["dataset", "model", "loss"])["n_negatives"].transform("nunique") > 1]
+    runs = _require_rows(runs, "no loss was run with several numbers of negatives")
+    colours = recipe_colours(sorted(runs["loss"].unique()))
+    datasets = sorted(runs["dataset"].unique())
+    with _figure(1, len(datasets)) as (fig, axes):
+        for ax, dataset in zip(axes[0], datasets, strict=True):
+            of_dataset = runs[runs["dataset"] == dataset]
+            keys = ["model", "loss", "stable_rank", "n_negatives"]
+            points = of_dataset.groupby(keys)[metric].agg(["mean", "std"]).reset_index()
+            for (model, loss, with_sr), line in points.groupby(["model", "loss", "stable_rank"]):
+                ax.errorbar(
+                    line["n_negatives"], line["mean"], yerr=np.nan_to_num(line["std"]), capsize=2,
+                    color=colours[loss], linestyle="--" if with_sr else "-", marker="o",
+                    label=f"{model} {loss}" + (" + stable rank" if with_sr else ""),
+                    gid=f"{model}|{loss}|{with_sr}",
+                )  # fmt: skip
+            ax.set_xscale("log", base=2)
+            ax.set_xlabel("negatives per positive (per batch for a shared sampler)")
+            ax.set_ylabel(f"test {metric}")
+            ax.set_title(dataset)
+        handles, labels = axes[0][0].get_legend_handles_labels()
+        fig.legend(handles, labels, loc="outside right upper")
+        fig.suptitle(f"Test {metric} against the number of negatives")
+        save_figure(fig, pdf, png)

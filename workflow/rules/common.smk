@@ -100,12 +100,18 @@ def figure_files():
         "activity",
         "diversity",
     ]
-    speedup = expand(
+    # drawn only where the study has what they compare
+    conditional = expand(
         "results/figures/{dataset}/speedup.{ext}",
         dataset=speedup_datasets(),
         ext=["pdf", "png"],
     )
-    return speedup + expand(
+    conditional += expand(
+        "results/figures/{dataset}/negatives.{ext}",
+        dataset=negatives_datasets(),
+        ext=["pdf", "png"],
+    )
+    return conditional + expand(
         "results/figures/{dataset}/{name}.{ext}",
         dataset=config["datasets"],
         name=names,
@@ -119,6 +125,17 @@ def speedup_datasets():
     return sorted(
         {d for d, m, r in ran if "+" in r and (d, m, r.partition("+")[0]) in ran}
     )
+
+
+def negatives_datasets():
+    """Datasets where some model ran a sampled-negative loss with several numbers of negatives."""
+    seen = {}
+    for run in RUNS:
+        recipe = run_recipe(config, run["recipe"])
+        if recipe.get("n_negatives", 0) >= 1:
+            key = (run["dataset"], run["model"], recipe["loss"]["name"])
+            seen.setdefault(key, set()).add(recipe["n_negatives"])
+    return sorted({key[0] for key, counts in seen.items() if len(counts) > 1})
 
 
 def table_files():

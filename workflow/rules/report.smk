@@ -181,3 +181,22 @@ rule speedup_figure:
         models=list(config["runs"]),
     script:
         "../scripts/speedup_figure.py"
+
+
+rule negatives_figure:
+    input:
+        metrics=lambda wc: run_files("metrics.json", wc.dataset),
+    output:
+        pdf="results/figures/{dataset}/negatives.pdf",
+        png=report(
+            "results/figures/{dataset}/negatives.png",
+            caption="../report/negatives.rst",
+            category="Results",
+            subcategory="{dataset}",
+        ),
+    log:
+        "results/logs/negatives_figure/{dataset}.log",
+    conda:
+        "../../envs/specrec.yaml"
+    script:
+        "../scripts/negatives_figure.py"
