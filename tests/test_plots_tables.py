@@ -436,3 +436,22 @@ def test_negatives_figure_reads_the_sweep_from_the_recipes(tmp_path):
     single = [f for f in files(tmp_path, "metrics.json") if f.parts[-3] in ("bpr", "directau")]
     with pytest.raises(ValueError, match="several numbers of negatives"):
         plots.plot_negatives(single, tmp_path / "x.pdf", tmp_path / "x.png")
+
+
+def test_filter_sensitivity_reads_alpha_and_tau_from_the_recipes(tmp_path):
+    grid = [("ds_a5_t3", 0.5, 3.0), ("ds_a8_t3", 0.8, 3.0), ("ds_a8_t5", 0.8, 5.0), ("bpr", None, None)]
+    for recipe, alpha, tau in grid:
+        write_run(tmp_path, "ml-toy", "mf", recipe, 0, ndcg=0.2 + (alpha or 0) / 10, decay=0.1)
+        path = run_dir(tmp_path, "ml-toy", "mf", recipe, 0) / "metrics.json"
+        metrics = json.loads(path.read_text())
+        loss = {"name": "bpr"} if alpha is None else {"name": "directspec_plus", "alpha": alpha, "tau": tau}
+        metrics["provenance"] = {"recipe": {"loss": loss, "n_negatives": 0, "regularizers": []}}
+        path.write_text(json.dumps(metrics))
+    frame = plots.filter_parameters_frame(files(tmp_path, "metrics.json"))
+    assert sorted(zip(frame["alpha"], frame["tau"], strict=True)) == [(0.5, 3.0), (0.8, 3.0), (0.8, 5.0)]
+    pdf, png = tmp_path / "f.pdf", tmp_path / "f.png"
+    plots.plot_filter_sensitivity(files(tmp_path, "metrics.json"), pdf, png)
+    assert_written(pdf, png)
+    one = [f for f in files(tmp_path, "metrics.json") if f.parts[-3] == "ds_a5_t3"]
+    with pytest.raises(ValueError, match="varies alpha or tau"):
+        plots.plot_filter_sensitivity(one, tmp_path / "x.pdf", tmp_path / "x.png")

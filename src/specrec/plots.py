@@ -623,3 +623,64 @@ def plot_negatives(
         fig.legend(handles, labels, loc="outside right upper")
         fig.suptitle(f"Test {metric} against the number of negatives")
         save_figure(fig, pdf, png)
+
+
+# ---------------------------------------------------------------- (f') DirectSpec(+) sensitivity
+
+
+SYMBOLS = {"alpha": "α", "tau": "τ"}
+
+
+def filter_parameters_frame(metrics_files: Sequence[PathLike], metric: str = "ndcg@20") -> pd.DataFrame:
+    """One row per DirectSpec(+) run: loss, alpha, tau (NaN for DirectSpec and adaptive temperatures) and the
+    test `metric`, read from the recipe recorded in metrics.json."""
+    rows = []
+    for path in require_files(metrics_files, "metrics.json"):
+        metrics = io.read_json(path)
+        loss = (metrics.get("provenance", {}).get("recipe") or {}).get("loss", {})
+        if loss.get("name") not in ("directspec", "directspec_plus"):
+            continue
+        tau = loss.get("tau", 3.0) if loss["name"] == "directspec_plus" and "tau0" not in loss else np.nan
+        rows.append(
+            run_id_from_path(path)
+            | {
+                "loss": loss["name"],
+                "alpha": loss.get("alpha", 1.0),
+                "tau": tau,
+                metric: metrics["test"][metric],
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def plot_filter_sensitivity(
+    metrics_files: Sequence[PathLike], pdf: PathLike, png: PathLike, metric: str = "ndcg@20"
+) -> None:
+    """DirectSpec(+) sensitivity (paper 2): test `metric` against α (left, one line per τ) and against τ
+    (right, one line per α), mean ± std over seeds, one row per dataset."""
+    runs = filter_parameters_frame(metrics_files, metric)
+    if not runs.empty:
+        varied = runs.groupby(["dataset", "model", "loss"])[["alpha", "tau"]].transform("nunique").max(axis=1)
+        runs = runs[varied > 1]
+    runs = _require_rows(runs, "no DirectSpec(+) run varies alpha or tau")
+    datasets = sorted(runs["dataset"].unique())
+    with _figure(len(datasets), 2) as (fig, axes):
+        for row, dataset in zip(axes, datasets, strict=True):
+            of_dataset = runs[runs["dataset"] == dataset]
+            for ax, (x, line_by) in zip(row, (("alpha", "tau"), ("tau", "alpha")), strict=True):
+                points = of_dataset.dropna(subset=[x]).fillna({line_by: -1.0})
+                stats = (
+                    points.groupby(["model", "loss", line_by, x])[metric].agg(["mean", "std"]).reset_index()
+                )
+                for (model, loss, value), line in stats.groupby(["model", "loss", line_by]):
+                    fixed = "" if value == -1.0 else f", {SYMBOLS[line_by]} = {value:g}"
+                    ax.errorbar(
+                        line[x], line["mean"], yerr=np.nan_to_num(line["std"]), capsize=2, marker="o",
+                        label=f"{model} {loss}{fixed}",
+                    )  # fmt: skip
+                ax.set_xlabel({"alpha": "filter strength", "tau": "temperature"}[x] + f" {SYMBOLS[x]}")
+                ax.set_ylabel(f"test {metric}")
+                ax.set_title(dataset)
+                ax.legend(fontsize=7)
+        fig.suptitle(f"DirectSpec(+) sensitivity: test {metric} against α and τ")
+        save_figure(fig, pdf, png)

@@ -111,6 +111,11 @@ def figure_files():
         dataset=negatives_datasets(),
         ext=["pdf", "png"],
     )
+    conditional += expand(
+        "results/figures/{dataset}/sensitivity.{ext}",
+        dataset=sensitivity_datasets(),
+        ext=["pdf", "png"],
+    )
     return conditional + expand(
         "results/figures/{dataset}/{name}.{ext}",
         dataset=config["datasets"],
@@ -136,6 +141,17 @@ def negatives_datasets():
             key = (run["dataset"], run["model"], recipe["loss"]["name"])
             seen.setdefault(key, set()).add(recipe["n_negatives"])
     return sorted({key[0] for key, counts in seen.items() if len(counts) > 1})
+
+
+def sensitivity_datasets():
+    """Datasets where some model ran DirectSpec(+) with several values of alpha or tau."""
+    seen = {}
+    for run in RUNS:
+        loss = run_recipe(config, run["recipe"]).get("loss", {})
+        if loss.get("name") in ("directspec", "directspec_plus"):
+            key = (run["dataset"], run["model"], loss["name"])
+            seen.setdefault(key, set()).add((loss.get("alpha"), loss.get("tau")))
+    return sorted({key[0] for key, values in seen.items() if len(values) > 1})
 
 
 def table_files():

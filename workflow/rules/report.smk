@@ -200,3 +200,22 @@ rule negatives_figure:
         "../../envs/specrec.yaml"
     script:
         "../scripts/negatives_figure.py"
+
+
+rule sensitivity_figure:
+    input:
+        metrics=lambda wc: run_files("metrics.json", wc.dataset),
+    output:
+        pdf="results/figures/{dataset}/sensitivity.pdf",
+        png=report(
+            "results/figures/{dataset}/sensitivity.png",
+            caption="../report/sensitivity.rst",
+            category="Results",
+            subcategory="{dataset}",
+        ),
+    log:
+        "results/logs/sensitivity_figure/{dataset}.log",
+    conda:
+        "../../envs/specrec.yaml"
+    script:
+        "../scripts/sensitivity_figure.py"
