@@ -12,6 +12,7 @@ import argparse
 from pathlib import Path
 
 import yaml
+from snakemake.utils import update_config
 
 from specrec.config import run_recipe
 from specrec.tables import convergence_table
@@ -19,21 +20,10 @@ from specrec.train import RunSpec, TrainSettings, run
 
 
 def merged_config(paths: list[str]) -> dict:
-    """Config files merged key by key, later files winning (as Snakemake merges --configfile)."""
-
-    def merge(base: dict, extra: dict) -> dict:
-        out = dict(base)
-        for key, value in extra.items():
-            out[key] = (
-                merge(out[key], value)
-                if isinstance(value, dict) and isinstance(out.get(key), dict)
-                else value
-            )
-        return out
-
+    """Config files merged key by key, later files winning, exactly as Snakemake merges --configfile."""
     config: dict = {}
     for path in paths:
-        config = merge(config, yaml.safe_load(Path(path).read_text()) or {})
+        update_config(config, yaml.safe_load(Path(path).read_text()) or {})
     return config
 
 

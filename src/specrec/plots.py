@@ -27,6 +27,7 @@ from specrec.tables import (  # noqa: E402,F401
     convergence_frame,
     epochs_frame,
     require_files,
+    run_frame,
     run_id_from_path,
     spectrum_frame,
 )
@@ -400,12 +401,6 @@ def plot_alignment_uniformity(
 # ---------------------------------------------------------------- (f) cold start, (g) diversity
 
 
-def _run_frame(files: Sequence[PathLike], read, what: str) -> pd.DataFrame:
-    """Rows of every run's file, each tagged with dataset, model, recipe and seed from its path."""
-    frames = [read(f).assign(**run_id_from_path(f)) for f in require_files(files, what)]
-    return pd.concat(frames, ignore_index=True)
-
-
 def plot_activity(
     activity_files: Sequence[PathLike],
     pdf: PathLike,
@@ -417,7 +412,7 @@ def plot_activity(
     """A metric by user-activity bin (paper 1's Fig. 1/5): x = bins of training interactions from the
     cold-start bottom 1 % to the most active quarter, y = the bin's mean over users (mean ± std over seeds),
     one line per (model, recipe)."""
-    runs = _run_frame(activity_files, lambda f: pd.read_csv(f).reset_index(names="bin_index"), "activity.csv")
+    runs = run_frame(activity_files, lambda f: pd.read_csv(f).reset_index(names="bin_index"), "activity.csv")
     if metric not in runs:
         raise ValueError(f"activity files lack {metric!r}; they have {sorted(runs.columns)}")
     colours, styles = _palettes(runs, recipes, models)
@@ -464,7 +459,7 @@ def plot_diversity(
     def read(path):
         return pd.DataFrame([io.read_json(path).get(str(k), {})])
 
-    runs = _require_rows(_run_frame(diversity_files, read, "diversity.json"), f"no top-{k} diversity")
+    runs = _require_rows(run_frame(diversity_files, read, "diversity.json"), f"no top-{k} diversity")
     measures = [m for m in DIVERSITY_MEASURES if m in runs and runs[m].notna().any()]
     colours, styles = _palettes(runs, recipes, models)
     hatches = {model: ["", "//", "..", "xx"][i % 4] for i, model in enumerate(styles)}

@@ -73,11 +73,15 @@ def run_id_from_path(path: PathLike) -> dict[str, str | int]:
     )
 
 
+def run_frame(files: Sequence[PathLike], read, what: str) -> pd.DataFrame:
+    """`read(file)` of every run's file, rows tagged with dataset, model, recipe and seed from the path."""
+    frames = [read(f).assign(**run_id_from_path(f)) for f in require_files(files, what)]
+    return pd.concat(frames, ignore_index=True)
+
+
 def epochs_frame(epochs_files: Sequence[PathLike]) -> pd.DataFrame:
     """Concatenate epochs.csv files with dataset/model/recipe/seed columns taken from their paths."""
-    files = require_files(epochs_files, "epochs.csv")
-    frames = [pd.read_csv(f).assign(**run_id_from_path(f)) for f in files]
-    return pd.concat(frames, ignore_index=True)
+    return run_frame(epochs_files, pd.read_csv, "epochs.csv")
 
 
 def spectrum_frame(spectrum_files: Sequence[PathLike]) -> pd.DataFrame:
@@ -452,7 +456,12 @@ def significance_table(
     """
     from scipy import stats  # only this table needs scipy
 
-    runs = _run_frame_of(per_user_files, metric)
+    def read(path):
+        return pd.read_parquet(path, columns=["user", metric])
+
+    runs = run_frame(per_user_files, read, "per_user.parquet")
+    columns = ["dataset", "model", "recipe", "base", "n_seeds", "n_pairs", metric, f"{metric}_base",
+               "relative_change", "p_seeds_ttest", "p_users_wilcoxon"]  # fmt: skip
     rows = []
     for (dataset, model, recipe), run in runs.groupby(RUN_KEYS, sort=True):
         base = base_recipe(recipe)
@@ -474,8 +483,7 @@ def significance_table(
                 "relative_change": mean / mean_base - 1, "p_seeds_ttest": t_p, "p_users_wilcoxon": w_p,
             }
         )  # fmt: skip
-    table = pd.DataFrame(rows, columns=SIGNIFICANCE_COLUMNS[:5] + ["n_pairs", metric, f"{metric}_base",
-                                                                    *SIGNIFICANCE_COLUMNS[5:]])  # fmt: skip
+    table = pd.DataFrame(rows, columns=columns)  # the columns also head an empty table
     md = table[["dataset", "model", "recipe", "base", "n_seeds"]].set_axis(
         ["Dataset", "Model", "Recipe", "Against", "Seeds"], axis=1
     )
@@ -489,18 +497,5 @@ def significance_table(
     return table
 
 
-SIGNIFICANCE_COLUMNS = ["dataset", "model", "recipe", "base", "n_seeds", "relative_change", "p_seeds_ttest",
-                        "p_users_wilcoxon"]  # fmt: skip
-
-
 def _p_value(p: float) -> str:
     return "–" if pd.isna(p) else ("< 0.001" if p < 0.001 else f"{p:.3f}")
-
-
-def _run_frame_of(per_user_files: Sequence[PathLike], metric: str) -> pd.DataFrame:
-    """Per-user test values of every run, tagged with its identity."""
-    frames = [
-        pd.read_parquet(f, columns=["user", metric]).assign(**run_id_from_path(f))
-        for f in require_files(per_user_files, "per_user.parquet")
-    ]
-    return pd.concat(frames, ignore_index=True)

@@ -14,7 +14,7 @@ import platform
 import time
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
-from functools import cached_property, partial
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
@@ -177,13 +177,10 @@ def make_batch(model, recipe: Recipe, users, items, data: Data, generator) -> Ba
         item_table=item_table,
         train=data.train,
         train_by_item=data.train_by_item,
-        score_pairs=getattr(model, "score_pairs", None) or partial(dot_pairs, user_table, item_table),
+        # only a model's own scorer (KGCN): dot-product models are scored from the rows gathered above
+        score_pairs=getattr(model, "score_pairs", None),
         generator=generator,
     )
-
-
-def dot_pairs(user_table: torch.Tensor, item_table: torch.Tensor, users, items) -> torch.Tensor:
-    return (user_table[users] * item_table[items]).sum(-1)
 
 
 def train_step(model, recipe: Recipe, optimizer, users, items, data: Data, generator, warm=False) -> dict:
@@ -404,7 +401,8 @@ def pair_scorer(model):
     """Logits of (user, item) pairs: the model's own where it has one (KGCN), else table dot products."""
     if hasattr(model, "score_pairs"):
         return model.score_pairs
-    return partial(dot_pairs, *model())
+    user_table, item_table = model()
+    return lambda users, items: (user_table[users] * item_table[items]).sum(-1)
 
 
 def test_ctr(model, data: Data, device: str, chunk: int = 65536) -> dict:
