@@ -235,7 +235,10 @@ def test_results_table_means_and_stds(results, tmp_path):
     text = md.read_text()
     best = table["ndcg@20_mean"].idxmax()
     assert f"**{table.loc[best, 'ndcg@20_mean']:.4f}" in text
-    assert text.count("**") == 2  # exactly one bold cell for one dataset
+    # the best of each (dataset, model) block in bold, for each of the five metrics: bpr in mf and lightgcn
+    bold_rows = [line for line in text.splitlines() if "**" in line]
+    assert text.count("**") == 2 * 5 * 2
+    assert [row.split("|")[2:4] for row in bold_rows] == [[" lightgcn ", " bpr "], [" mf ", " bpr "]]
     assert f"{4 * ndcg.mean():.4f} ± {np.std(4 * ndcg, ddof=1):.4f}" in text
     # recipe order follows the config, not the alphabet
     mf_rows = [line for line in text.splitlines() if "| mf |" in line]
@@ -373,7 +376,7 @@ def test_latex_tables_are_booktabs_with_escapes_and_bold(results, tmp_path):
     tables.results_table(files(results, "metrics.json"), tmp_path / "r.csv", tmp_path / "r.md", RECIPES)
     tex = (tmp_path / "r.tex").read_text()
     assert tex.startswith("\\begin{tabular}") and "\\toprule" in tex and tex.endswith("\\end{tabular}\n")
-    assert "bpr\\_sr" in tex and "$\\pm$" in tex and tex.count("\\textbf{") == 1
+    assert "bpr\\_sr" in tex and "$\\pm$" in tex and tex.count("\\textbf{") == 10
     n_rows = len(pd.read_csv(tmp_path / "r.csv"))
     assert tex.count("\\\\\n") == n_rows + 1  # header + one line per row
 

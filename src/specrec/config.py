@@ -9,8 +9,9 @@ from __future__ import annotations
 
 from itertools import product
 
+from specrec import tuning
 from specrec.data.sources import DATASETS
-from specrec.losses import REGULARIZERS
+from specrec.losses import LOSSES, REGULARIZERS
 from specrec.models import MODELS
 from specrec.recipes import RecipeError, resolve_recipe
 from specrec.text.encode import text_model_slug
@@ -47,17 +48,46 @@ def check_config(config: dict) -> None:
             _check_names(f"recipe of model {model!r}", recipes, [NO_RECIPE])
             continue
         for name in recipes:
-            try:
-                resolve_recipe(name, config["recipes"], config["regularizers"])
-            except RecipeError as error:
-                raise ConfigError(f"model {model!r}: {error}") from None
+            if tuning.SEPARATOR in name:
+                raise ConfigError(f"model {model!r}, run {name!r}: put settings in tune.grids")
+            for run in tuning.expand_run(name, _grids(config)):
+                try:
+                    _check_loss(_resolve(config, run))
+                except (RecipeError, tuning.GridError) as error:
+                    raise ConfigError(f"model {model!r}: {error}") from None
+    used = {name for names in config["runs"].values() for name in names}
+    unused = sorted(set(_grids(config)) - used - {name.partition("+")[0] for name in used})
+    if unused:
+        raise ConfigError(f"tune.grids names {', '.join(map(repr, unused))}, which no run of `runs` uses")
+
+
+def _grids(config: dict) -> dict:
+    return config.get("tune", {}).get("grids", {})
+
+
+def _check_loss(resolved: dict) -> None:
+    """Build the loss of a resolved recipe, so that a misspelt parameter (in a recipe or a grid) stops the
+    workflow before any job runs rather than when its training job starts."""
+    params = dict(resolved["loss"])
+    name = params.pop("name")
+    if name not in LOSSES.names():
+        raise RecipeError(f"unknown loss {name!r}; valid names: {', '.join(LOSSES.names())}")
+    try:
+        LOSSES[name](**params)
+    except TypeError as error:
+        raise RecipeError(f"bad parameters for loss {name!r}: {error}") from None
 
 
 def run_recipe(config: dict, name: str) -> dict:
-    """The resolved recipe of a run name such as `directau+sr_warm` ({} for `none`)."""
-    if name == NO_RECIPE:
-        return {}
-    return resolve_recipe(name, config["recipes"], config["regularizers"])
+    """The resolved recipe of a run name such as `directau+sr_warm` or `bpr~lr=0.01` ({} for `none`)."""
+    return {} if name == NO_RECIPE else _resolve(config, name)
+
+
+def _resolve(config: dict, name: str) -> dict:
+    recipe, _ = tuning.split_run_name(name)
+    values = tuning.setting_values(name, _grids(config))
+    recipes, addons = tuning.with_setting(recipe, values, config["recipes"], config["regularizers"])
+    return resolve_recipe(recipe, recipes, addons)
 
 
 def _check_names(what: str, given, valid: list[str]) -> None:
@@ -102,8 +132,13 @@ def split_seed(config: dict, run_seed: int) -> int:
 
 
 def run_targets(config: dict) -> list[dict]:
-    """One entry per training job: every dataset x (model, recipe) x seed."""
-    pairs = [(model, recipe) for model, recipes in config["runs"].items() for recipe in recipes]
+    """One entry per training job: every dataset x (model, recipe, point of its grid) x seed."""
+    pairs = [
+        (model, run)
+        for model, recipes in config["runs"].items()
+        for recipe in recipes
+        for run in tuning.expand_run(recipe, _grids(config))
+    ]
     return [
         {"dataset": dataset, "model": model, "recipe": recipe, "seed": seed}
         for dataset, (model, recipe), seed in product(config["datasets"], pairs, config["seeds"])

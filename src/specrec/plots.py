@@ -31,6 +31,7 @@ from specrec.tables import (  # noqa: E402,F401
     run_id_from_path,
     spectrum_frame,
 )
+from specrec.tuning import apply_selection  # noqa: E402
 
 PathLike = str | os.PathLike
 
@@ -197,13 +198,14 @@ def plot_spectrum(
     png: PathLike,
     recipes: Sequence[str],
     models: Sequence[str] | None = None,
+    selection: pd.DataFrame | None = None,
 ) -> None:
     """Normalised singular values σ_k/σ_1 of user and item embeddings, one curve per (model, recipe).
 
     A flat curve means the embedding uses all directions; a steep early drop means dimensional collapse.
     One row of panels per dataset (the workflow passes one dataset per figure).
     """
-    runs = spectrum_frame(spectrum_files)
+    runs = apply_selection(spectrum_frame(spectrum_files), selection)
     runs = _require_rows(runs[runs["dim"] > 1], "every run has dim == 1 (no spectrum to show)")
     colours, styles = _palettes(runs, recipes, models)
 
@@ -229,12 +231,14 @@ def plot_stable_rank(
     png: PathLike,
     recipes: Sequence[str],
     models: Sequence[str] | None = None,
+    selection: pd.DataFrame | None = None,
 ) -> None:
     """Stable rank of user/item embeddings per epoch: mean over seeds, min–max band for several seeds.
 
     Shows when during training a loss collapses (or spreads) the embedding spectrum.
     """
-    runs = _require_rows(_drop_untrained(epochs_frame(epochs_files)), "only untrained (epoch-0) runs given")
+    runs = _drop_untrained(apply_selection(epochs_frame(epochs_files), selection))
+    runs = _require_rows(runs, "only untrained (epoch-0) runs given")
     colours, styles = _palettes(runs, recipes, models)
 
     def draw(ax, subset: pd.DataFrame, side: str) -> None:
@@ -265,12 +269,13 @@ def plot_validation_curve(
     recipes: Sequence[str],
     models: Sequence[str] | None = None,
     metric: str = "valid_ndcg@20",
+    selection: pd.DataFrame | None = None,
 ) -> None:
     """Validation NDCG@20 per epoch, one line per run (seed); the best epoch of each run is circled.
 
     Runs without training (a single epoch-0 row, e.g. popularity) are drawn as horizontal reference lines.
     """
-    runs = epochs_frame(epochs_files)
+    runs = apply_selection(epochs_frame(epochs_files), selection)
     if metric not in runs:
         raise ValueError(f"epochs.csv files lack the column {metric!r}")
     trained = _drop_untrained(runs)
@@ -345,13 +350,14 @@ def plot_alignment_uniformity(
     png: PathLike,
     recipes: Sequence[str],
     models: Sequence[str] | None = None,
+    selection: pd.DataFrame | None = None,
 ) -> None:
     """Alignment (x) vs uniformity (y, mean of user and item), one marker per (model, recipe).
 
     Both are lower-is-better (Wang & Isola, 2020), so the best trade-off sits in the lower-left corner.
     Error bars show the std over seeds when there are several.
     """
-    runs = spectrum_frame(spectrum_files)
+    runs = apply_selection(spectrum_frame(spectrum_files), selection)
     numeric = runs[["user_uniformity", "item_uniformity", "alignment"]].apply(pd.to_numeric, errors="coerce")
     runs["uniformity"] = numeric[["user_uniformity", "item_uniformity"]].mean(axis=1)
     runs["alignment"] = numeric["alignment"]
@@ -408,11 +414,13 @@ def plot_activity(
     recipes: Sequence[str],
     models: Sequence[str] | None = None,
     metric: str = "ndcg@20",
+    selection: pd.DataFrame | None = None,
 ) -> None:
     """A metric by user-activity bin (paper 1's Fig. 1/5): x = bins of training interactions from the
     cold-start bottom 1 % to the most active quarter, y = the bin's mean over users (mean ± std over seeds),
     one line per (model, recipe)."""
     runs = run_frame(activity_files, lambda f: pd.read_csv(f).reset_index(names="bin_index"), "activity.csv")
+    runs = apply_selection(runs, selection)
     if metric not in runs:
         raise ValueError(f"activity files lack {metric!r}; they have {sorted(runs.columns)}")
     colours, styles = _palettes(runs, recipes, models)
@@ -452,6 +460,7 @@ def plot_diversity(
     recipes: Sequence[str],
     models: Sequence[str] | None = None,
     k: int = 20,
+    selection: pd.DataFrame | None = None,
 ) -> None:
     """Diversity bars (paper 1's Table 4 as a figure): for each measure of the top-k lists, one bar per
     (model, recipe), mean ± std over seeds. Higher is more diverse on every measure."""
@@ -459,7 +468,8 @@ def plot_diversity(
     def read(path):
         return pd.DataFrame([io.read_json(path).get(str(k), {})])
 
-    runs = _require_rows(run_frame(diversity_files, read, "diversity.json"), f"no top-{k} diversity")
+    runs = apply_selection(run_frame(diversity_files, read, "diversity.json"), selection)
+    runs = _require_rows(runs, f"no top-{k} diversity")
     measures = [m for m in DIVERSITY_MEASURES if m in runs and runs[m].notna().any()]
     colours, styles = _palettes(runs, recipes, models)
     hatches = {model: ["", "//", "..", "xx"][i % 4] for i, model in enumerate(styles)}
@@ -510,11 +520,12 @@ def plot_convergence_speedup(
     recipes: Sequence[str],
     models: Sequence[str] | None = None,
     share: float = 0.95,
+    selection: pd.DataFrame | None = None,
 ) -> None:
     """Validation NDCG@20 against epoch (left) and wall clock (right) for every base recipe and its add-ons
     (the stable-rank warm start: `bpr` vs `bpr+sr_warm`), mean over seeds; a dashed line at `share` of
     each curve's best and a mark where it is first reached, the speed-up in epochs and seconds annotated."""
-    runs = _drop_untrained(epochs_frame(epochs_files))
+    runs = _drop_untrained(apply_selection(epochs_frame(epochs_files), selection))
     pairs = _require_rows(pd.DataFrame(addon_pairs(runs)), "no run has both a base recipe and an add-on")
     reached = convergence_frame(runs, share).groupby(["dataset", "model", "recipe"]).mean(numeric_only=True)
     colours, styles = _palettes(runs, recipes, models)
@@ -589,10 +600,11 @@ def plot_negatives(
     pdf: PathLike,
     png: PathLike,
     metric: str = "ndcg@20",
+    selection: pd.DataFrame | None = None,
 ) -> None:
     """Test `metric` against the number of sampled negatives per loss (log x), solid without and dashed
     with the stable-rank regulariser, mean ± std over seeds: can the regulariser stand in for negatives?"""
-    runs = negatives_frame(metrics_files, metric)
+    runs = apply_selection(negatives_frame(metrics_files, metric), selection)
     if not runs.empty:
         runs = runs[runs.groupby(["dataset", "model", "loss"])["n_negatives"].transform("nunique") > 1]
     runs = _require_rows(runs, "no loss was run with several numbers of negatives")

@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from specrec import io
+from specrec.tuning import apply_selection, selection_frame
 
 PathLike = str | os.PathLike
 RUN_KEYS = ["dataset", "model", "recipe"]
@@ -170,32 +171,96 @@ def results_table(
     csv_out: PathLike,
     md_out: PathLike,
     recipes: Sequence[str] | None = None,
+    selection: pd.DataFrame | None = None,
+    baseline: str = "bpr",
 ) -> pd.DataFrame:
-    """Test metrics per (dataset, model, recipe) as mean and std over seeds; best NDCG@20 bolded.
+    """Test metrics per (dataset, model, recipe) as mean ± std over seeds, with the best of each (dataset,
+    model) in bold, the tuned setting, and the change of NDCG@20 against the reference recipe (an add-on
+    run's base, else `baseline`) with a paired t-test over the seeds both ran.
 
     The CSV keeps full precision for downstream use; the Markdown is the human-readable view.
     """
-    runs = metrics_frame(metrics_files)
+    runs = apply_selection(metrics_frame(metrics_files), selection)
     runs = runs.rename(columns={f"test_{m}": m for m in RESULT_METRICS})
     missing = [m for m in [*RESULT_METRICS, "best_epoch", "train_seconds"] if m not in runs]
     if missing:
         raise ValueError(f"metrics.json files lack fields: {', '.join(missing)}")
     table = _order_runs(_mean_std(runs, [*RESULT_METRICS, "best_epoch", "train_seconds"]), recipes)
-    protocols = (
-        runs.assign(split=split_labels(runs)).groupby(RUN_KEYS)["split"].agg(lambda s: ", ".join(set(s)))
-    )
-    table.insert(3, "split", table.set_index(RUN_KEYS).index.map(protocols))
+    by_run = runs.assign(split=split_labels(runs)).groupby(RUN_KEYS)
+    labels = table.set_index(RUN_KEYS).index
+    table.insert(3, "split", labels.map(by_run["split"].agg(lambda s: ", ".join(sorted(set(s))))))
+    table.insert(4, "setting", labels.map(by_run["setting"].first()))
+    table = table.join(_against_reference(runs, table, baseline))
 
-    md = table[["dataset", "model", "recipe", "split", "n_seeds"]]
-    md = md.set_axis(["Dataset", "Model", "Recipe", "Split", "Seeds"], axis=1)
+    md = table[["dataset", "model", "recipe", "setting", "split", "n_seeds"]]
+    md = md.set_axis(["Dataset", "Model", "Recipe", "Setting", "Split", "Seeds"], axis=1)
+    if not table["setting"].astype(bool).any():
+        md = md.drop(columns="Setting")
     for metric, label in RESULT_METRICS.items():
-        md[label] = _pm(table[f"{metric}_mean"], table[f"{metric}_std"])
-    best = table[f"{BOLD_METRIC}_mean"] == table.groupby("dataset")[f"{BOLD_METRIC}_mean"].transform("max")
-    bold_col = RESULT_METRICS[BOLD_METRIC]
-    md[bold_col] = ("**" + md[bold_col] + "**").where(best, md[bold_col])
+        md[label] = _bold_best(table, metric, _pm(table[f"{metric}_mean"], table[f"{metric}_std"]))
+    md["vs"] = table["reference"].fillna("–")
+    md[f"Δ {RESULT_METRICS[BOLD_METRIC]}"] = table["relative_change"].map(
+        lambda v: "–" if pd.isna(v) else f"{100 * v:+.1f}%"
+    )
+    md["p (seeds)"] = table["p_seeds_ttest"].map(_p_value)
     md["Best epoch"] = _fmt(table["best_epoch_mean"], 1)
     md["Train (s)"] = _fmt(table["train_seconds_mean"], 1)
-    _write(table, md, csv_out, md_out, numeric=[*RESULT_METRICS.values(), "Seeds", "Best epoch", "Train (s)"])
+    numeric = [*RESULT_METRICS.values(), "Seeds", f"Δ {RESULT_METRICS[BOLD_METRIC]}", "p (seeds)"]
+    _write(table, md, csv_out, md_out, numeric=[*numeric, "Best epoch", "Train (s)"])
+    return table
+
+
+def _bold_best(table: pd.DataFrame, metric: str, shown: pd.Series) -> pd.Series:
+    """Bold the best mean of each (dataset, model) block that compares more than one recipe."""
+    means = table[f"{metric}_mean"]
+    blocks = table.groupby(["dataset", "model"])[f"{metric}_mean"]
+    best = (means == blocks.transform("max")) & (blocks.transform("size") > 1)
+    return ("**" + shown + "**").where(best, shown)
+
+
+def reference_recipe(recipe: str, baseline: str) -> str | None:
+    """What a recipe is compared with: its base for an add-on run, else the baseline (None for itself)."""
+    base = base_recipe(recipe)
+    if base is not None:
+        return base
+    return None if recipe in (baseline, "none") else baseline
+
+
+def _against_reference(runs: pd.DataFrame, table: pd.DataFrame, baseline: str) -> pd.DataFrame:
+    """Per row of `table`: the reference recipe, the relative change of mean test NDCG@20 and the p-value of
+    a paired t-test over the seeds both ran (blank with fewer than two)."""
+    from scipy import stats  # only the comparisons need scipy
+
+    scores = runs.set_index([*RUN_KEYS, "seed"])[BOLD_METRIC]
+    rows = []
+    for dataset, model, recipe in table[RUN_KEYS].itertuples(index=False):
+        reference = reference_recipe(recipe, baseline)
+        row = {"reference": None, "relative_change": np.nan, "p_seeds_ttest": np.nan}
+        if reference is not None and (dataset, model, reference) in scores.droplevel("seed").index:
+            ours, theirs = scores.loc[(dataset, model, recipe)], scores.loc[(dataset, model, reference)]
+            paired = pd.concat([ours, theirs], axis=1, join="inner", keys=["ours", "theirs"])
+            row["reference"] = reference
+            row["relative_change"] = ours.mean() / theirs.mean() - 1
+            if len(paired) > 1 and (paired["ours"] != paired["theirs"]).any():
+                row["p_seeds_ttest"] = stats.ttest_rel(paired["ours"], paired["theirs"]).pvalue
+        rows.append(row)
+    return pd.DataFrame(rows, index=table.index)
+
+
+def tuning_table(
+    metrics_files: Sequence[PathLike], csv_out: PathLike, md_out: PathLike, metric: str = "ndcg@20"
+) -> pd.DataFrame:
+    """Every setting of every (dataset, model, recipe) with its mean ± std validation `metric` over seeds;
+    the selected one (the best mean) is marked. Test metrics are not read."""
+    table = selection_frame(metrics_frame(metrics_files), metric)
+    column = f"valid_{metric}"
+    md = table[["dataset", "model", "recipe", "n_seeds"]]
+    md = md.set_axis(["Dataset", "Model", "Recipe", "Seeds"], axis=1)
+    md.insert(3, "Setting", table["setting"].where(table["setting"] != "", "–"))
+    shown = _pm(table[column], table[f"{column}_std"])
+    md[f"Valid {metric}"] = ("**" + shown + "**").where(table["selected"], shown)
+    md["Selected"] = table["selected"].map({True: "yes", False: ""})
+    _write(table, md, csv_out, md_out, numeric=["Seeds", f"Valid {metric}"])
     return table
 
 
@@ -279,13 +344,14 @@ def spectrum_table(
     csv_out: PathLike,
     md_out: PathLike,
     recipes: Sequence[str] | None = None,
+    selection: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
     """Spectrum summaries per (dataset, model, recipe), averaged over seeds.
 
     Stable rank ||E||_F^2/||E||_2^2 counts how many directions carry the energy; divided by the
     dimension d it is comparable across models; uniformity and alignment are lower-is-better.
     """
-    runs = spectrum_frame(spectrum_files)
+    runs = apply_selection(spectrum_frame(spectrum_files), selection)
     for col in SPECTRUM_COLUMNS:
         runs[col] = pd.to_numeric(runs[col], errors="coerce") if col in runs else np.nan
     means = runs.groupby(RUN_KEYS, sort=False)[["dim", *SPECTRUM_COLUMNS]].mean()
@@ -329,14 +395,18 @@ def convergence_frame(runs: pd.DataFrame, share: float = 0.95) -> pd.DataFrame:
 
 
 def convergence_table(
-    epochs_files: Sequence[PathLike], csv_out: PathLike, md_out: PathLike, share: float = 0.95
+    epochs_files: Sequence[PathLike],
+    csv_out: PathLike,
+    md_out: PathLike,
+    share: float = 0.95,
+    selection: pd.DataFrame | None = None,
 ):
     """Per run: best validation NDCG@20, and the epoch and time at which `share` of it was first reached.
 
     The time is the wall clock from the start of training (training and per-epoch evaluation), and the
     training time alone; this is how the stable-rank warm start's speed-up is measured (WWW 2025).
     """
-    table = convergence_frame(epochs_frame(epochs_files), share)
+    table = convergence_frame(apply_selection(epochs_frame(epochs_files), selection), share)
     md = table.rename(
         columns={
             "dataset": "Dataset", "model": "Model", "recipe": "Recipe", "seed": "Seed",
@@ -397,9 +467,10 @@ def beyond_accuracy_table(
     csv_out: PathLike,
     md_out: PathLike,
     recipes: Sequence[str] | None = None,
+    selection: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
     """Accuracy, CTR, diversity and cold-start quality per (dataset, model, recipe), mean ± std over seeds."""
-    runs = beyond_accuracy_frame(metrics_files, diversity_files, activity_files)
+    runs = apply_selection(beyond_accuracy_frame(metrics_files, diversity_files, activity_files), selection)
     columns = [c for c in BEYOND_ACCURACY if c in runs]
     runs[columns] = runs[columns].apply(pd.to_numeric, errors="coerce")
     table = _order_runs(_mean_std(runs, columns), recipes)
@@ -417,10 +488,12 @@ def results_index(
     spectrum_files: Sequence[PathLike],
     diversity_files: Sequence[PathLike],
     csv_out: PathLike,
+    selection: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
     """One row per run with every number it left behind, for analysis in pandas: the run's identity, its
     metrics.json flattened (valid_*, test_*, test_ctr_*, best_epoch, train_seconds, split and provenance),
-    the scalar fields of spectrum.json (singular values left out) and diversity.json (`div{K}_*`)."""
+    the scalar fields of spectrum.json (singular values left out) and diversity.json (`div{K}_*`). With a
+    selection, `cell` and `setting` split a tuned run's name and `selected` marks the reported setting."""
     runs = metrics_frame(metrics_files)
     spectra = spectrum_frame(spectrum_files)
     spectra = spectra[[c for c in spectra.columns if not c.endswith("singular_values")]]
@@ -433,7 +506,12 @@ def results_index(
     keys = ["dataset", "model", "recipe", "seed"]
     index = runs.merge(spectra, on=keys, how="left", suffixes=("", "_spectrum"))
     index = index.merge(diversity, on=keys, how="left", validate="one_to_one")
-    index = index[keys + [c for c in index.columns if c not in keys]].sort_values(keys)
+    if selection is not None:
+        tuned = selection[["dataset", "model", "run", "recipe", "setting", "selected"]]
+        tuned = tuned.rename(columns={"run": "recipe", "recipe": "cell"})
+        index = index.merge(tuned, on=["dataset", "model", "recipe"], how="left", validate="many_to_one")
+        keys = [*keys, "cell", "setting", "selected"]
+    index = index[keys + [c for c in index.columns if c not in keys]].sort_values(keys[:4])
     io.write_csv(csv_out, index)
     return index
 
@@ -449,6 +527,7 @@ def significance_table(
     csv_out: PathLike,
     md_out: PathLike,
     metric: str = "ndcg@20",
+    selection: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
     """Every add-on run (`base+addon`) against its base recipe, same dataset and model: the relative change
     of the mean test `metric`, a paired t-test over the seeds both have (needs two), and a Wilcoxon
@@ -459,7 +538,7 @@ def significance_table(
     def read(path):
         return pd.read_parquet(path, columns=["user", metric])
 
-    runs = run_frame(per_user_files, read, "per_user.parquet")
+    runs = apply_selection(run_frame(per_user_files, read, "per_user.parquet"), selection)
     columns = ["dataset", "model", "recipe", "base", "n_seeds", "n_pairs", metric, f"{metric}_base",
                "relative_change", "p_seeds_ttest", "p_users_wilcoxon"]  # fmt: skip
     rows = []

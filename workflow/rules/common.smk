@@ -1,5 +1,6 @@
 from snakemake.utils import validate
 
+from specrec.tuning import split_run_name
 from specrec.config import (
     check_config,
     model_needs_kg,
@@ -22,7 +23,7 @@ TEXT_SLUG = text_model_slug(config["text"]["model"])
 wildcard_constraints:
     dataset="[A-Za-z0-9_.-]+",
     model="[A-Za-z0-9_-]+",
-    recipe="[A-Za-z0-9_+.-]+",
+    recipe="[A-Za-z0-9_+.~=,-]+",
     seed=r"\d+",
 
 
@@ -126,7 +127,9 @@ def figure_files():
 
 def speedup_datasets():
     """Datasets where some model ran a base recipe and also that recipe with add-ons (`bpr+sr_warm`)."""
-    ran = {(run["dataset"], run["model"], run["recipe"]) for run in RUNS}
+    ran = {
+        (run["dataset"], run["model"], split_run_name(run["recipe"])[0]) for run in RUNS
+    }
     return sorted(
         {d for d, m, r in ran if "+" in r and (d, m, r.partition("+")[0]) in ran}
     )
@@ -136,7 +139,8 @@ def negatives_datasets():
     """Datasets where some model ran a sampled-negative loss with several numbers of negatives."""
     seen = {}
     for run in RUNS:
-        recipe = run_recipe(config, run["recipe"])
+        # the recipe as configured: a grid's settings are tuned away, distinct recipes are compared
+        recipe = run_recipe(config, split_run_name(run["recipe"])[0])
         if recipe.get("n_negatives", 0) >= 1:
             key = (run["dataset"], run["model"], recipe["loss"]["name"])
             seen.setdefault(key, set()).add(recipe["n_negatives"])
@@ -156,6 +160,7 @@ def sensitivity_datasets():
 
 def table_files():
     tables = [
+        "tuning",
         "results",
         "spectrum",
         "datasets",

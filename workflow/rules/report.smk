@@ -10,8 +10,30 @@ rule tables:
         table_files(),
 
 
+rule tuning:
+    input:
+        metrics=run_files("metrics.json"),
+    output:
+        csv=report(
+            "results/tables/tuning.csv",
+            caption="../report/tuning.rst",
+            category="Tables",
+        ),
+        md="results/tables/tuning.md",
+        tex="results/tables/tuning.tex",
+    log:
+        "results/logs/tuning.log",
+    conda:
+        "../../envs/specrec.yaml"
+    params:
+        metric=config["tune"]["metric"],
+    script:
+        "../scripts/tuning.py"
+
+
 rule dataset_figures:
     input:
+        tuning="results/tables/tuning.csv",
         spectra=lambda wc: run_files("spectrum.json", wc.dataset),
         epochs=lambda wc: run_files("epochs.csv", wc.dataset),
         activity=lambda wc: run_files("activity.csv", wc.dataset),
@@ -72,6 +94,7 @@ rule dataset_figures:
 
 rule summary_tables:
     input:
+        tuning="results/tables/tuning.csv",
         metrics=run_files("metrics.json"),
         spectra=run_files("spectrum.json"),
         diversity=run_files("diversity.json"),
@@ -119,12 +142,15 @@ rule summary_tables:
         "results/logs/tables.log",
     conda:
         "../../envs/specrec.yaml"
+    params:
+        baseline=config["report"]["baseline"],
     script:
         "../scripts/tables.py"
 
 
 rule convergence:
     input:
+        tuning="results/tables/tuning.csv",
         epochs=run_files("epochs.csv"),
     output:
         csv=report(
@@ -144,6 +170,7 @@ rule convergence:
 
 rule index:
     input:
+        tuning="results/tables/tuning.csv",
         metrics=run_files("metrics.json"),
         spectra=run_files("spectrum.json"),
         diversity=run_files("diversity.json"),
@@ -163,6 +190,7 @@ rule index:
 
 rule speedup_figure:
     input:
+        tuning="results/tables/tuning.csv",
         epochs=lambda wc: run_files("epochs.csv", wc.dataset),
     output:
         pdf="results/figures/{dataset}/speedup.pdf",
@@ -185,6 +213,7 @@ rule speedup_figure:
 
 rule negatives_figure:
     input:
+        tuning="results/tables/tuning.csv",
         metrics=lambda wc: run_files("metrics.json", wc.dataset),
     output:
         pdf="results/figures/{dataset}/negatives.pdf",

@@ -1,8 +1,14 @@
 from specrec import plots
 from specrec.runtime import log_to
+from specrec.tuning import read_selection
 
 log_to(snakemake.log[0])
-out, params = snakemake.output, snakemake.params
+inputs, out, params = snakemake.input, snakemake.output, snakemake.params
 plots.plot_convergence_speedup(
-    snakemake.input.epochs, out.pdf, out.png, recipes=params.recipes, models=params.models
+    inputs.epochs,
+    out.pdf,
+    out.png,
+    recipes=params.recipes,
+    models=params.models,
+    selection=read_selection(inputs.tuning),
 )
