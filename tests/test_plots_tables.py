@@ -458,3 +458,17 @@ def test_filter_sensitivity_reads_alpha_and_tau_from_the_recipes(tmp_path):
     one = [f for f in files(tmp_path, "metrics.json") if f.parts[-3] == "ds_a5_t3"]
     with pytest.raises(ValueError, match="varies alpha or tau"):
         plots.plot_filter_sensitivity(one, tmp_path / "x.pdf", tmp_path / "x.png")
+
+
+def test_sensitivity_points_take_the_learning_rate_best_on_validation():
+    runs = pd.DataFrame(
+        {
+            "dataset": "d", "model": "mf", "loss": "directspec_plus", "alpha": [0.5, 0.5, 0.8, 0.8],
+            "tau": [3.0, 3.0, 3.0, 3.0], "seed": 1,
+            "recipe": ["p~alpha=0.5,lr=10", "p~alpha=0.5,lr=200", "p~alpha=0.8,lr=10", "p~alpha=0.8,lr=200"],
+            "valid_ndcg@20": [0.1, 0.2, 0.3, 0.1], "ndcg@20": [0.9, 0.0, 0.0, 0.9],  # test never decides
+        }
+    )  # fmt: skip
+    best = plots.best_per_filter_setting(runs, "ndcg@20")
+    assert sorted(best["recipe"]) == ["p~alpha=0.5,lr=200", "p~alpha=0.8,lr=10"]
+    assert best["ndcg@20"].tolist() == [0.0, 0.0]

@@ -98,7 +98,7 @@ def test_run_targets_expand_every_grid_for_every_seed(config):
     ("grids", "runs", "message"),
     [
         ({"bpr": {"temprature": [1.0]}}, ["bpr"], "bad parameters for loss 'bpr'"),
-        ({"ssm": {"lr": [0.1]}}, ["bpr"], "tune.grids names 'ssm', which no run of `runs` uses"),
+        ({"warp": {"lr": [0.1]}}, ["bpr"], "tune.grids names undefined recipes 'warp'"),
         ({}, ["bpr~lr=0.1"], "put settings in tune.grids"),
     ],
 )

@@ -55,10 +55,10 @@ def check_config(config: dict) -> None:
                     _check_loss(_resolve(config, run))
                 except (RecipeError, tuning.GridError) as error:
                     raise ConfigError(f"model {model!r}: {error}") from None
-    used = {name for names in config["runs"].values() for name in names}
-    unused = sorted(set(_grids(config)) - used - {name.partition("+")[0] for name in used})
-    if unused:
-        raise ConfigError(f"tune.grids names {', '.join(map(repr, unused))}, which no run of `runs` uses")
+    # a grid may go unused (a study config narrows the runs of another), but must name a defined recipe
+    unknown = sorted(name for name in _grids(config) if name.partition("+")[0] not in config["recipes"])
+    if unknown:
+        raise ConfigError(f"tune.grids names undefined recipes {', '.join(map(repr, unknown))}")
 
 
 def _grids(config: dict) -> dict:

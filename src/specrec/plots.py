@@ -654,10 +654,23 @@ def filter_parameters_frame(metrics_files: Sequence[PathLike], metric: str = "nd
                 "loss": loss["name"],
                 "alpha": loss.get("alpha", 1.0),
                 "tau": tau,
+                f"valid_{metric}": metrics["valid"][metric],
                 metric: metrics["test"][metric],
             }
         )
     return pd.DataFrame(rows)
+
+
+def best_per_filter_setting(runs: pd.DataFrame, metric: str) -> pd.DataFrame:
+    """For each (dataset, model, loss, alpha, tau), the runs of the setting of the other tuned keys (the
+    learning rate) with the best mean validation `metric`: a point of the sensitivity curve is the filter's
+    best on validation, not an average over learning rates."""
+    point = ["dataset", "model", "loss", "alpha", "tau"]
+    scores = runs.groupby([*point, "recipe"], dropna=False)[f"valid_{metric}"].mean().reset_index()
+    best = scores.loc[
+        scores.groupby(point, dropna=False)[f"valid_{metric}"].idxmax(), ["dataset", "model", "recipe"]
+    ]
+    return runs.merge(best, on=["dataset", "model", "recipe"])
 
 
 def plot_filter_sensitivity(
@@ -669,7 +682,7 @@ def plot_filter_sensitivity(
     if not runs.empty:
         varied = runs.groupby(["dataset", "model", "loss"])[["alpha", "tau"]].transform("nunique").max(axis=1)
         runs = runs[varied > 1]
-    runs = _require_rows(runs, "no DirectSpec(+) run varies alpha or tau")
+    runs = best_per_filter_setting(_require_rows(runs, "no DirectSpec(+) run varies alpha or tau"), metric)
     datasets = sorted(runs["dataset"].unique())
     with _figure(len(datasets), 2) as (fig, axes):
         for row, dataset in zip(axes, datasets, strict=True):
