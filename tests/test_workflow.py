@@ -5,6 +5,7 @@ Skipped when the mirror (../shared/data beside the checkout, or $SPECREC_MIRROR)
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -43,14 +44,17 @@ def workdir(tmp_path_factory) -> Path:
     return workdir
 
 
+SSM_RUNS = ("mf/ssm~temperature=0.5", "mf/ssm~temperature=1")  # smoke.yaml's grid
+
+
 def metrics(workdir: Path, model: str, recipe: str) -> dict:
     return json.loads((workdir / f"results/runs/ml-100k/{model}/{recipe}/seed7/metrics.json").read_text())
 
 
 def test_every_output_exists_and_is_not_empty(workdir):
     figures = ("spectrum", "stable_rank", "validation", "alignment_uniformity", "activity", "diversity")
-    runs = ("popularity/none", "mf/bpr", "mf/ssm", "mf/directau+sr_warm", "kgcn/bce+semantic_cl")
-    tables = ("results", "spectrum", "datasets", "convergence", "beyond_accuracy", "significance")
+    runs = ("popularity/none", "mf/bpr", *SSM_RUNS, "mf/directau+sr_warm", "kgcn/bce+semantic_cl")
+    tables = ("results", "spectrum", "datasets", "convergence", "beyond_accuracy", "significance", "tuning")
     run_files = (
         "epochs.csv", "metrics.json", "embeddings.npz", "spectrum.json", "per_user.parquet",
         "top_lists.npz", "diversity.json", "activity.csv",
@@ -60,6 +64,7 @@ def test_every_output_exists_and_is_not_empty(workdir):
         "results/data/ml-100k/split/seed7/stats.csv",
         "results/data/ml-100k/kg/triples.parquet",
         "results/index.csv",
+        "results/overview.html",
         "results/data/ml-100k/text/all-MiniLM-L6-v2.npy",
         *[f"results/figures/ml-100k/{name}.{ext}" for name in figures for ext in ("pdf", "png")],
         *[f"results/tables/{name}.{ext}" for name in tables for ext in ("csv", "md", "tex")],
@@ -77,14 +82,14 @@ def test_every_output_exists_and_is_not_empty(workdir):
 
 def test_metrics_are_sane_and_mf_beats_popularity(workdir):
     popularity = metrics(workdir, "popularity", "none")
-    for recipe in ("bpr", "ssm", "directau+sr_warm"):
+    for recipe in ("bpr", "ssm~temperature=1", "directau+sr_warm"):
         mf = metrics(workdir, "mf", recipe)
         for name, value in mf["test"].items():
             if "@" in name:
                 assert 0.0 <= value <= 1.0, (recipe, name, value)
         assert mf["epochs_run"] >= 1 and mf["best_epoch"] >= 1
     # 8 smoke epochs suffice for the sampled-negative losses; DirectAU needs many more (a tuning question)
-    for recipe in ("bpr", "ssm"):
+    for recipe in ("bpr", "ssm~temperature=1"):
         assert metrics(workdir, "mf", recipe)["test"]["ndcg@20"] > popularity["test"]["ndcg@20"], recipe
 
 
@@ -131,3 +136,48 @@ def test_second_run_has_nothing_to_do_and_report_builds(workdir):
     snakemake(workdir, "--report", str(workdir / "report.html"))
     html = (workdir / "report.html").read_text(errors="replace")
     assert len(html) > 10_000 and "spectrum" in html.lower()
+
+
+def test_the_grid_is_settled_on_validation_and_reported_once(workdir):
+    tuning = pd.read_csv(workdir / "results/tables/tuning.csv", keep_default_na=False)
+    ssm = tuning[tuning["recipe"] == "ssm"].set_index("setting")
+    assert list(ssm.index) == ["temperature=0.5", "temperature=1"] and ssm["selected"].sum() == 1
+    valid = {s: metrics(workdir, "mf", f"ssm~{s}")["valid"]["ndcg@20"] for s in ssm.index}
+    assert ssm["selected"].idxmax() == max(valid, key=valid.get)
+    results = pd.read_csv(workdir / "results/tables/results.csv", keep_default_na=False)
+    row = results[results["recipe"] == "ssm"]
+    assert len(row) == 1 and row["setting"].iloc[0] == max(valid, key=valid.get)
+    index = pd.read_csv(workdir / "results/index.csv")
+    assert index["selected"].sum() == len(index) - 1  # every run but the losing ssm setting
+
+
+def test_the_overview_page_shows_every_figure(workdir):
+    from specrec import report
+
+    page = (workdir / "results/overview.html").read_text()
+    pngs = sorted((workdir / "results/figures").rglob("*.png"))
+    assert page.count('<div class="card"') == len(pngs) and page.count("data:image/png;base64,") == len(pngs)
+    if report.find_chromium() is None:
+        pytest.skip("Chromium is not installed: the page was checked, not rendered")
+    from PIL import Image
+
+    shot = report.screenshot(workdir / "results/overview.html", workdir / "overview.png")
+    width, height = Image.open(shot).size
+    assert width == 1600 and height > 600 * len(pngs) / 2
+
+
+def test_paper3_dry_run_lists_the_full_grid(tmp_path):
+    """3 datasets x 3 seeds x (2 models x 18 recipes x 9 (lr, weight decay) points + popularity)."""
+    command = [
+        sys.executable, "-m", "snakemake", "--snakefile", str(ROOT / "Snakefile"),
+        "--directory", str(tmp_path), "--configfile", str(ROOT / "config/config.yaml"),
+        str(ROOT / "config/experiments/paper3.yaml"), "--config", f"mirror={MIRROR}",
+        "--dry-run", "--quiet", "rules",
+    ]  # fmt: skip
+    result = subprocess.run(command, capture_output=True, text=True, cwd=ROOT)
+    assert result.returncode == 0, result.stderr[-3000:]
+    counts = dict(
+        line.split() for line in result.stdout.splitlines() if re.fullmatch(r"\w+\s+\d+", line.strip())
+    )
+    assert int(counts["train"]) == 3 * 3 * (2 * 18 * 9 + 1) == 2925
+    assert int(counts["spectrum"]) == int(counts["diversity"]) == 2925

@@ -17,6 +17,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+_UMASK = os.umask(0o022)
+os.umask(_UMASK)  # read the process umask (os.umask can only read it by setting it)
+
 
 @contextmanager
 def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
@@ -28,6 +31,8 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     tmp = Path(tmp)
     try:
         yield tmp
+        # mkstemp makes the file private (0600); give the result the permissions a plain open() would
+        os.chmod(tmp, 0o666 & ~_UMASK)
         os.replace(tmp, path)  # atomic on POSIX within one file system
     finally:
         tmp.unlink(missing_ok=True)
@@ -36,6 +41,11 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
 def write_text(path: str | os.PathLike, text: str) -> None:
     with atomic_path(path) as tmp:
         tmp.write_text(text, encoding="utf-8")
+
+
+def write_bytes(path: str | os.PathLike, data: bytes) -> None:
+    with atomic_path(path) as tmp:
+        tmp.write_bytes(data)
 
 
 def write_json(path: str | os.PathLike, obj: Any) -> None:

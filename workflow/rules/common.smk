@@ -1,3 +1,5 @@
+from pathlib import Path
+
 from snakemake.utils import validate
 
 from specrec.tuning import split_run_name
@@ -172,9 +174,16 @@ def table_files():
     return paths + ["results/index.csv"]
 
 
+def caption_files():
+    """The report captions (workflow/report/*.rst), which the overview page shows too."""
+    return sorted(
+        Path(workflow.current_basedir, "..", "report").resolve().glob("*.rst")
+    )
+
+
 def all_targets():
     targets = run_files("spectrum.json") + run_files("diversity.json")
-    targets += figure_files() + table_files()
+    targets += figure_files() + table_files() + ["results/overview.html"]
     if config["text"]["enabled"]:
         targets += expand(
             "results/data/{dataset}/text/{slug}.npy",

@@ -248,3 +248,20 @@ rule sensitivity_figure:
         "../../envs/specrec.yaml"
     script:
         "../scripts/sensitivity_figure.py"
+
+
+rule overview:
+    input:
+        figures=[f for f in figure_files() if f.endswith(".png")],
+        tables=[f for f in table_files() if f.endswith(".md")],
+        captions=caption_files(),
+    output:
+        "results/overview.html",
+    log:
+        "results/logs/overview.log",
+    conda:
+        "../../envs/specrec.yaml"
+    params:
+        config=config,
+    script:
+        "../scripts/overview.py"
