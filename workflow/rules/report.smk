@@ -1,5 +1,5 @@
 # Target rules: `snakemake figures` / `snakemake tables` (re)build only plots or tables from the result
-# files; they never train. After changing plotting code, force them: `snakemake figures -R dataset_figures`.
+# files; they never train. After changing plotting code: `rm -r results/figures && snakemake figures`.
 rule figures:
     input:
         figure_files(),
@@ -31,65 +31,43 @@ rule tuning:
         "../scripts/tuning.py"
 
 
-rule dataset_figures:
-    input:
-        tuning="results/tables/tuning.csv",
-        spectra=lambda wc: run_files("spectrum.json", wc.dataset),
-        epochs=lambda wc: run_files("epochs.csv", wc.dataset),
-        activity=lambda wc: run_files("activity.csv", wc.dataset),
-        diversity=lambda wc: run_files("diversity.json", wc.dataset),
-    output:
-        spectrum_pdf="results/figures/{dataset}/spectrum.pdf",
-        spectrum_png=report(
-            "results/figures/{dataset}/spectrum.png",
-            caption="../report/spectrum.rst",
-            category="Spectrum",
-            subcategory="{dataset}",
-        ),
-        stable_rank_pdf="results/figures/{dataset}/stable_rank.pdf",
-        stable_rank_png=report(
-            "results/figures/{dataset}/stable_rank.png",
-            caption="../report/stable_rank.rst",
-            category="Training dynamics",
-            subcategory="{dataset}",
-        ),
-        validation_pdf="results/figures/{dataset}/validation.pdf",
-        validation_png=report(
-            "results/figures/{dataset}/validation.png",
-            caption="../report/validation.rst",
-            category="Training dynamics",
-            subcategory="{dataset}",
-        ),
-        alignment_uniformity_pdf="results/figures/{dataset}/alignment_uniformity.pdf",
-        alignment_uniformity_png=report(
-            "results/figures/{dataset}/alignment_uniformity.png",
-            caption="../report/alignment_uniformity.rst",
-            category="Spectrum",
-            subcategory="{dataset}",
-        ),
-        activity_pdf="results/figures/{dataset}/activity.pdf",
-        activity_png=report(
-            "results/figures/{dataset}/activity.png",
-            caption="../report/activity.rst",
-            category="Beyond accuracy",
-            subcategory="{dataset}",
-        ),
-        diversity_pdf="results/figures/{dataset}/diversity.pdf",
-        diversity_png=report(
-            "results/figures/{dataset}/diversity.png",
-            caption="../report/diversity.rst",
-            category="Beyond accuracy",
-            subcategory="{dataset}",
-        ),
-    log:
-        "results/logs/figures/{dataset}.log",
-    conda:
-        "../../envs/specrec.yaml"
-    params:
-        recipes=list(config["recipes"]) + ["none"],
-        models=list(config["runs"]),
-    script:
-        "../scripts/figures.py"
+# One job per figure, so that deleting or restyling a figure rebuilds only that figure.
+DATASET_FIGURES = {
+    # figure: (plotting function of specrec.plots, the per-run file it reads, report category)
+    "spectrum": ("plot_spectrum", "spectrum.json", "Spectrum"),
+    "stable_rank": ("plot_stable_rank", "epochs.csv", "Training dynamics"),
+    "validation": ("plot_validation_curve", "epochs.csv", "Training dynamics"),
+    "alignment_uniformity": ("plot_alignment_uniformity", "spectrum.json", "Spectrum"),
+    "activity": ("plot_activity", "activity.csv", "Beyond accuracy"),
+    "diversity": ("plot_diversity", "diversity.json", "Beyond accuracy"),
+}
+
+for figure, (function, source, category) in DATASET_FIGURES.items():
+
+    rule:
+        name:
+            f"{figure}_figure"
+        input:
+            tuning="results/tables/tuning.csv",
+            runs=lambda wc, source=source: run_files(source, wc.dataset),
+        output:
+            pdf=f"results/figures/{{dataset}}/{figure}.pdf",
+            png=report(
+                f"results/figures/{{dataset}}/{figure}.png",
+                caption=f"../report/{figure}.rst",
+                category=category,
+                subcategory="{dataset}",
+            ),
+        log:
+            f"results/logs/{figure}_figure/{{dataset}}.log",
+        conda:
+            "../../envs/specrec.yaml"
+        params:
+            function=function,
+            recipes=list(config["recipes"]) + ["none"],
+            models=list(config["runs"]),
+        script:
+            "../scripts/figure.py"
 
 
 rule summary_tables:
