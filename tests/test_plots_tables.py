@@ -472,3 +472,21 @@ def test_sensitivity_points_take_the_learning_rate_best_on_validation():
     best = plots.best_per_filter_setting(runs, "ndcg@20")
     assert sorted(best["recipe"]) == ["p~alpha=0.5,lr=200", "p~alpha=0.8,lr=10"]
     assert best["ndcg@20"].tolist() == [0.0, 0.0]
+
+
+def test_results_table_tests_each_recipe_against_the_baseline_per_user(results, tmp_path):
+    rng = np.random.default_rng(1)
+    base = rng.uniform(0, 0.5, 200)
+    per_user = [
+        write_per_user(results, "mf", "bpr", 0, base),
+        write_per_user(results, "mf", "bpr", 1, base),
+        write_per_user(results, "mf", "softmax", 0, base + 0.05),  # better for every user
+        write_per_user(results, "mf", "bpr_sr", 0, base + rng.normal(0, 0.01, 200)),  # noise only
+    ]
+    metrics = files(results, "metrics.json", under="ml-toy/mf")
+    table = tables.results_table(metrics, tmp_path / "r.csv", tmp_path / "r.md", per_user_files=per_user)
+    table = table.set_index("recipe")
+    assert table.loc["softmax", "reference"] == "bpr" and table.loc["softmax", "p_users_wilcoxon"] < 1e-6
+    assert table.loc["bpr_sr", "p_users_wilcoxon"] > 0.01
+    assert np.isnan(table.loc["bpr", "p_users_wilcoxon"])  # the baseline itself
+    assert "| p (users) |" in (tmp_path / "r.md").read_text()

@@ -173,10 +173,12 @@ def results_table(
     recipes: Sequence[str] | None = None,
     selection: pd.DataFrame | None = None,
     baseline: str = "bpr",
+    per_user_files: Sequence[PathLike] = (),
 ) -> pd.DataFrame:
     """Test metrics per (dataset, model, recipe) as mean ± std over seeds, with the best of each (dataset,
     model) in bold, the tuned setting, and the change of NDCG@20 against the reference recipe (an add-on
-    run's base, else `baseline`) with a paired t-test over the seeds both ran.
+    run's base, else `baseline`) with a paired t-test over the seeds both ran and, given the runs'
+    per_user.parquet, a Wilcoxon signed-rank test over users.
 
     The CSV keeps full precision for downstream use; the Markdown is the human-readable view.
     """
@@ -191,6 +193,10 @@ def results_table(
     table.insert(3, "split", labels.map(by_run["split"].agg(lambda s: ", ".join(sorted(set(s))))))
     table.insert(4, "setting", labels.map(by_run["setting"].first()))
     table = table.join(_against_reference(runs, table, baseline))
+    table["p_users_wilcoxon"] = np.nan
+    if len(per_user_files):
+        users = comparison_frame(per_user_files, BOLD_METRIC, selection, baseline).set_index(RUN_KEYS)
+        table["p_users_wilcoxon"] = table.set_index(RUN_KEYS).index.map(users["p_users_wilcoxon"])
 
     md = table[["dataset", "model", "recipe", "setting", "split", "n_seeds"]]
     md = md.set_axis(["Dataset", "Model", "Recipe", "Setting", "Split", "Seeds"], axis=1)
@@ -203,9 +209,17 @@ def results_table(
         lambda v: "–" if pd.isna(v) else f"{100 * v:+.1f}%"
     )
     md["p (seeds)"] = table["p_seeds_ttest"].map(_p_value)
+    if len(per_user_files):
+        md["p (users)"] = table["p_users_wilcoxon"].map(_p_value)
     md["Best epoch"] = _fmt(table["best_epoch_mean"], 1)
     md["Train (s)"] = _fmt(table["train_seconds_mean"], 1)
-    numeric = [*RESULT_METRICS.values(), "Seeds", f"Δ {RESULT_METRICS[BOLD_METRIC]}", "p (seeds)"]
+    numeric = [
+        *RESULT_METRICS.values(),
+        "Seeds",
+        f"Δ {RESULT_METRICS[BOLD_METRIC]}",
+        "p (seeds)",
+        "p (users)",
+    ]
     _write(table, md, csv_out, md_out, numeric=[*numeric, "Best epoch", "Train (s)"])
     return table
 
@@ -522,18 +536,17 @@ def base_recipe(recipe: str) -> str | None:
     return base if addons else None
 
 
-def significance_table(
+def comparison_frame(
     per_user_files: Sequence[PathLike],
-    csv_out: PathLike,
-    md_out: PathLike,
     metric: str = "ndcg@20",
     selection: pd.DataFrame | None = None,
+    baseline: str | None = None,
 ) -> pd.DataFrame:
-    """Every add-on run (`base+addon`) against its base recipe, same dataset and model: the relative change
-    of the mean test `metric`, a paired t-test over the seeds both have (needs two), and a Wilcoxon
-    signed-rank test over the per-user values paired by (seed, user) — the test that has power with one seed.
-    """
-    from scipy import stats  # only this table needs scipy
+    """Every recipe against its reference in the same dataset and model (an add-on run against its base,
+    `bpr+sr_warm` against `bpr`; with a `baseline`, every other recipe against it): the relative change of
+    the mean test `metric`, a paired t-test over the seeds both have (needs two), and a Wilcoxon signed-rank
+    test over the per-user values paired by (seed, user), the test that has power with one seed."""
+    from scipy import stats  # only the comparisons need scipy
 
     def read(path):
         return pd.read_parquet(path, columns=["user", metric])
@@ -543,7 +556,7 @@ def significance_table(
                "relative_change", "p_seeds_ttest", "p_users_wilcoxon"]  # fmt: skip
     rows = []
     for (dataset, model, recipe), run in runs.groupby(RUN_KEYS, sort=True):
-        base = base_recipe(recipe)
+        base = reference_recipe(recipe, baseline) if baseline else base_recipe(recipe)
         of_base = runs[(runs["dataset"] == dataset) & (runs["model"] == model) & (runs["recipe"] == base)]
         if base is None or of_base.empty:
             continue
@@ -562,7 +575,18 @@ def significance_table(
                 "relative_change": mean / mean_base - 1, "p_seeds_ttest": t_p, "p_users_wilcoxon": w_p,
             }
         )  # fmt: skip
-    table = pd.DataFrame(rows, columns=columns)  # the columns also head an empty table
+    return pd.DataFrame(rows, columns=columns)  # the columns also head an empty table
+
+
+def significance_table(
+    per_user_files: Sequence[PathLike],
+    csv_out: PathLike,
+    md_out: PathLike,
+    metric: str = "ndcg@20",
+    selection: pd.DataFrame | None = None,
+) -> pd.DataFrame:
+    """Every add-on run (`base+addon`) against its base recipe (`comparison_frame`)."""
+    table = comparison_frame(per_user_files, metric, selection)
     md = table[["dataset", "model", "recipe", "base", "n_seeds"]].set_axis(
         ["Dataset", "Model", "Recipe", "Against", "Seeds"], axis=1
     )

@@ -6,7 +6,12 @@ log_to(snakemake.log[0])
 inputs, out = snakemake.input, snakemake.output
 chosen = {"selection": read_selection(inputs.tuning)}
 tables.results_table(
-    inputs.metrics, out.results_csv, out.results_md, baseline=snakemake.params.baseline, **chosen
+    inputs.metrics,
+    out.results_csv,
+    out.results_md,
+    baseline=snakemake.params.baseline,
+    per_user_files=inputs.per_user,
+    **chosen,
 )
 tables.spectrum_table(inputs.spectra, out.spectrum_csv, out.spectrum_md, **chosen)
 tables.dataset_table(inputs.stats, out.datasets_csv, out.datasets_md, kg_stats_files=inputs.kg_stats)
