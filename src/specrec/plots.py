@@ -233,16 +233,18 @@ def plot_stable_rank(
     models: Sequence[str] | None = None,
     selection: pd.DataFrame | None = None,
 ) -> None:
-    """Stable rank of user/item embeddings per epoch: mean over seeds, min–max band for several seeds.
-
-    Shows when during training a loss collapses (or spreads) the embedding spectrum.
-    """
+    """Stable rank and effective rank of the user and item tables per epoch (four panels per dataset):
+    mean over seeds, min–max band for several seeds. Shows when during training a loss collapses (or
+    spreads) the embedding spectrum."""
     runs = _drop_untrained(apply_selection(epochs_frame(epochs_files), selection))
     runs = _require_rows(runs, "only untrained (epoch-0) runs given")
     colours, styles = _palettes(runs, recipes, models)
+    measures = {"stable_rank": r"stable rank $\|E\|_F^2 / \|E\|_2^2$", "effective_rank": "effective rank"}
+    panels = [(measure, side) for measure in measures for side in ("user", "item")]
 
-    def draw(ax, subset: pd.DataFrame, side: str) -> None:
-        column = f"{side}_stable_rank"
+    def draw(ax, subset: pd.DataFrame, column: str) -> None:
+        if column not in subset:
+            return
         for (model, recipe), group in subset.groupby(["model", "recipe"]):
             stats = group.dropna(subset=[column]).groupby("epoch")[column].agg(["mean", "min", "max"])
             kwargs = _line_kwargs(model, recipe, colours, styles, len(stats))
@@ -251,12 +253,19 @@ def plot_stable_rank(
                 ax.fill_between(
                     stats.index, stats["min"], stats["max"], color=kwargs["color"], alpha=0.18, linewidth=0
                 )
-        ax.set_xlabel("epoch")
-        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-        ax.set_ylabel(r"stable rank $\|E\|_F^2 / \|E\|_2^2$")
 
-    title = "Stable rank during training (mean over seeds, band = min–max)"
-    _user_item_figure(runs, draw, title, colours, styles, pdf, png)
+    datasets = sorted(runs["dataset"].unique())
+    with _figure(len(datasets), len(panels)) as (fig, axes):
+        for row, dataset in zip(axes, datasets, strict=True):
+            for ax, (measure, side) in zip(row, panels, strict=True):
+                draw(ax, runs[runs["dataset"] == dataset], f"{side}_{measure}")
+                ax.set_title(f"{dataset}: {side} embeddings")
+                ax.set_xlabel("epoch")
+                ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+                ax.set_ylabel(measures[measure])
+        _legend(fig, runs, colours, styles)
+        fig.suptitle("Stable and effective rank during training (mean over seeds, band = min–max)")
+        save_figure(fig, pdf, png)
 
 
 # ---------------------------------------------------------------- (c) validation curve
