@@ -32,6 +32,23 @@ def test_in_batch_negatives_come_from_the_batch_positives():
     assert negatives.shape == (4, 5) and set(negatives.flatten().tolist()) <= {3, 7, 9}
 
 
+def test_batch_item_negatives_are_uniform_over_the_distinct_batch_items():
+    train = UserItems.from_pairs([0, 1], [0, 1], n_users=2, n_items=50)
+    items = torch.tensor([3] * 97 + [7, 9, 11])  # item 3 is 97 % of the positives
+    negatives = SAMPLERS["batch_items"](
+        torch.zeros(100, dtype=torch.long), items, 400, train, torch.Generator().manual_seed(0)
+    )
+    assert negatives.shape == (100, 400)
+    counts = torch.bincount(negatives.flatten(), minlength=50)
+    assert set(torch.nonzero(counts).flatten().tolist()) == {3, 7, 9, 11}
+    shares = counts[[3, 7, 9, 11]] / negatives.numel()
+    assert torch.allclose(shares, torch.full((4,), 0.25), atol=0.01)  # not 0.97 for item 3
+    popularity = SAMPLERS["in_batch"](
+        torch.zeros(100, dtype=torch.long), items, 400, train, torch.Generator()
+    )
+    assert (popularity == 3).float().mean() > 0.9
+
+
 def test_uniform_negatives_on_the_device_of_the_users():
     device = "cuda" if torch.cuda.is_available() else "cpu"
     users = torch.arange(20).repeat_interleave(8)

@@ -10,6 +10,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -136,6 +137,16 @@ def test_second_run_has_nothing_to_do_and_report_builds(workdir):
     snakemake(workdir, "--report", str(workdir / "report.html"))
     html = (workdir / "report.html").read_text(errors="replace")
     assert len(html) > 10_000 and "spectrum" in html.lower()
+    for png in (workdir / "results/figures").rglob("*.png"):  # every figure is in the report
+        assert png.name in html, png.name
+    from specrec import report
+
+    if report.find_chromium() is not None:  # it renders: the navigation lists the result categories
+        from PIL import Image
+
+        shot = report.screenshot(workdir / "report.html", workdir / "report.png", width=1200, height=900)
+        image = np.asarray(Image.open(shot).convert("L"))
+        assert image.std() > 20  # not a blank page
 
 
 def test_the_grid_is_settled_on_validation_and_reported_once(workdir):

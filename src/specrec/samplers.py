@@ -2,11 +2,12 @@
 or (n,) shared by the whole batch.
 
 `uniform` draws n items per positive, uniformly, and re-draws items the user trained on (as LightGCN's
-sampler does). `in_batch` draws n per positive from the batch's positive items, with replacement, so
-popular items are drawn more often (StableRankReg's MF sampler). `shared` draws one uniform set of n items
-per mini-batch that every user in it is scored against: a (B x d) @ (d x n) matmul instead of gathering
-B*n*d values, which makes many negatives cheap (the usual sampled-softmax set-up); accidental hits are not
-removed, and at n << n_items they are rare.
+sampler does). `batch_items` draws n per positive uniformly from the distinct items among the batch's
+positives (StableRankReg's MF sampler: `randint` over the item nodes of the mini-batch). `in_batch` draws
+from the batch's positives themselves, so popular items are drawn as often as they occur. `shared` draws
+one uniform set of n items per mini-batch that every user in it is scored against: a (B x d) @ (d x n)
+matmul instead of gathering B*n*d values, which makes many negatives cheap (the usual sampled-softmax
+set-up); accidental hits are not removed, and at n << n_items they are rare.
 """
 
 from __future__ import annotations
@@ -58,3 +59,20 @@ def in_batch_negatives(
     """(B x n) items drawn with replacement from the batch's positives (no re-draw of training items)."""
     pick = torch.randint(items.numel(), (items.numel(), n), generator=generator, device=items.device)
     return items[pick]
+
+
+@SAMPLERS.register("batch_items")
+def batch_item_negatives(
+    users: torch.Tensor, items: torch.Tensor, n: int, train: UserItems, generator: torch.Generator
+) -> torch.Tensor:
+    """(B x n) items drawn uniformly, with replacement, from the distinct items of the batch's positives.
+
+    A position is drawn with probability 1 / (occurrences of its item in the batch), which is uniform over
+    the distinct items without `torch.unique` (whose data-dependent size would make a GPU wait for the host).
+    """
+    counts = torch.zeros(train.n_items, device=items.device).index_add_(
+        0, items, torch.ones_like(items, dtype=torch.float)
+    )
+    weights = 1.0 / counts[items]
+    pick = torch.multinomial(weights, items.numel() * n, replacement=True, generator=generator)
+    return items[pick].view(items.numel(), n)
