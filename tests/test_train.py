@@ -175,6 +175,35 @@ def test_a_checkpoint_of_other_settings_is_not_resumed(split_dir, tmp_path, monk
     assert metrics["epochs_run"] == 12
 
 
+def test_a_diverging_loss_stops_with_the_epoch_named_and_the_last_good_checkpoint_kept(
+    split_dir, tmp_path, monkeypatch
+):
+    real_epoch = train_module.train_epoch
+    calls = {"n": 0}
+
+    def nan_in_epoch_4(*args, **kwargs):
+        calls["n"] += 1
+        parts = real_epoch(*args, **kwargs)
+        return parts | {"loss": float("nan")} if calls["n"] == 4 else parts
+
+    monkeypatch.setattr(train_module, "train_epoch", nan_in_epoch_4)
+    with pytest.raises(
+        train_module.TrainingError, match=r"loss is nan in epoch 4; the checkpoint of epoch 3"
+    ):
+        run(spec(split_dir, tmp_path))
+    state = torch.load(tmp_path / "checkpoint.pt", weights_only=False)
+    assert len(state["history"]) == 3 and not (tmp_path / "metrics.json").exists()
+
+
+def test_a_corrupt_checkpoint_is_a_clear_error_and_is_left_in_place(split_dir, tmp_path, monkeypatch):
+    crash_in_epoch(monkeypatch, spec(split_dir, tmp_path), epoch=3)
+    checkpoint = tmp_path / "checkpoint.pt"
+    checkpoint.write_bytes(checkpoint.read_bytes()[:100])  # a half-copied file
+    with pytest.raises(train_module.TrainingError, match="cannot read the checkpoint .* delete it"):
+        run(spec(split_dir, tmp_path))
+    assert checkpoint.stat().st_size == 100  # nothing deleted behind the user's back
+
+
 @pytest.mark.parametrize(
     "recipe", ["directau", "directspec_plus", "directspec_plus_adaptive", "directspec_sgd"]
 )

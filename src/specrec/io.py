@@ -6,6 +6,7 @@ A crash, a Ctrl-C or a failed check never leaves a half-written file under a fin
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import tempfile
@@ -21,21 +22,39 @@ _UMASK = os.umask(0o022)
 os.umask(_UMASK)  # read the process umask (os.umask can only read it by setting it)
 
 
+# errors of the disk rather than of the program: said plainly, with the promise atomic writes keep
+DISK_ERRORS = {errno.ENOSPC: "the disk is full", errno.EROFS: "the file system is read-only",
+               errno.EDQUOT: "the disk quota is exhausted", errno.EACCES: "permission denied"}  # fmt: skip
+
+
+class OutputError(OSError):
+    pass
+
+
 @contextmanager
 def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
-    """Yield a temporary path beside `path`; rename it onto `path` only if the block succeeds."""
+    """Yield a temporary path beside `path`; rename it onto `path` only if the block succeeds, so a reader
+    sees the old file or the whole new one, never a part. A full or read-only disk is a clear error."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    tmp = Path(tmp)
+    tmp = None
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        os.close(fd)
+        tmp = Path(name)
         yield tmp
         # mkstemp makes the file private (0600); give the result the permissions a plain open() would
         os.chmod(tmp, 0o666 & ~_UMASK)
         os.replace(tmp, path)  # atomic on POSIX within one file system
+    except OSError as error:
+        if error.errno not in DISK_ERRORS:
+            raise
+        raise OutputError(
+            error.errno, f"cannot write {path}: {DISK_ERRORS[error.errno]}; {path.name} was left as it was"
+        ) from error
     finally:
-        tmp.unlink(missing_ok=True)
+        if tmp is not None:
+            tmp.unlink(missing_ok=True)
 
 
 def write_text(path: str | os.PathLike, text: str) -> None:

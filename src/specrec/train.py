@@ -248,6 +248,10 @@ def validate(model, data: Data, settings: TrainSettings) -> dict:
     return {"valid_recall@20": metrics["recall@20"], "valid_ndcg@20": metrics["ndcg@20"]}
 
 
+class TrainingError(RuntimeError):
+    """A run that cannot go on: the loss diverged, or its checkpoint cannot be read."""
+
+
 class Checkpoint:
     """Everything needed to resume an interrupted run exactly where it stopped, written atomically."""
 
@@ -257,7 +261,13 @@ class Checkpoint:
     def load(self, device: str) -> dict | None:
         if not self.path.exists():
             return None
-        state = torch.load(self.path, map_location=device, weights_only=False)
+        try:
+            state = torch.load(self.path, map_location=device, weights_only=False)
+        except Exception as error:  # a truncated or overwritten file: torch raises many kinds
+            raise TrainingError(
+                f"cannot read the checkpoint {self.path} ({type(error).__name__}: {error}); it is left as it "
+                "is: delete it to train this run from the start"
+            ) from error
         if state.get("fingerprint") != self.fingerprint:
             log.warning("ignoring checkpoint %s: it was written with other settings", self.path)
             return None
@@ -309,6 +319,12 @@ def fit(spec: RunSpec, model, data: Data, device: str) -> tuple[list[dict], int]
         if not warm and best["bad"] >= settings.patience:
             break
         row = run_epoch(model, recipe, optimizer, data, settings, generator, warm) | {"epoch": epoch}
+        if not math.isfinite(row["loss"]):
+            kept = f"the checkpoint of epoch {len(history)} is kept" if history else "no epoch finished"
+            raise TrainingError(
+                f"{spec.run_dir}: the training loss is {row['loss']} in epoch {epoch}; {kept} "
+                f"({checkpoint.path}). Lower the learning rate or check the recipe."
+            )
         row["elapsed_seconds"] = (history[-1]["elapsed_seconds"] if history else 0.0) + row.pop("_wall")
         history.append(row)
         if row["valid_ndcg@20"] > best["score"]:
