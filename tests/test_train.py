@@ -299,3 +299,18 @@ def test_semantic_contrast_trains_and_resumes(split_dir, item_data, tmp_path, mo
     crash_in_epoch(monkeypatch, make(tmp_path / "resumed"), epoch=3)
     resumed = run(make(tmp_path / "resumed"))
     assert resumed["test"] == pytest.approx(reference["test"])
+
+
+def test_every_run_records_where_it_came_from(split_dir, tmp_path):
+    provenance = run(spec(split_dir, tmp_path, epochs=1))["provenance"]
+    assert provenance["specrec"] and provenance["python"] and provenance["device"] == "cpu"
+    assert (
+        provenance["libraries"]["torch"] == torch.__version__.split("+")[0]
+        or provenance["libraries"]["torch"]
+    )
+    assert provenance["libraries"]["numpy"] == np.__version__
+    assert provenance["device_name"] and provenance["host"]
+    assert provenance["recipe"]["loss"]["name"] == "bpr" and provenance["settings"]["epochs"] == 1
+    # a checkout records its commit (and +dirty); an installed wheel records None
+    commit = provenance["git_commit"]
+    assert commit is None or len(commit.removesuffix("+dirty")) == 40

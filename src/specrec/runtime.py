@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import logging
+import platform
 import random
+import subprocess
 import sys
+from importlib import metadata
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -43,3 +47,60 @@ def log_to(path: str | None = None) -> logging.Logger:
         force=True,
     )
     return logging.getLogger("specrec")
+
+
+LIBRARIES = ("torch", "numpy", "pandas", "scipy", "pyarrow", "snakemake", "sentence-transformers")
+
+
+def git_commit(directory: Path) -> str | None:
+    """The commit of the checkout `directory` lies in, with `+dirty` for uncommitted changes (None when it is
+    not a git checkout, e.g. an installed wheel)."""
+    try:
+        head = subprocess.run(
+            ["git", "-C", str(directory), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=10
+        )
+        if head.returncode != 0:
+            return None
+        dirty = subprocess.run(
+            ["git", "-C", str(directory), "status", "--porcelain", "--untracked-files=no"],
+            capture_output=True, text=True, timeout=10,
+        )  # fmt: skip
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return head.stdout.strip() + ("+dirty" if dirty.stdout.strip() else "")
+
+
+def device_name(device: str) -> str:
+    """What the run ran on: the GPU's name, or the CPU model."""
+    if device.startswith("cuda") and torch.cuda.is_available():
+        return torch.cuda.get_device_name(torch.device(device))
+    try:
+        with open("/proc/cpuinfo") as cpuinfo:
+            for line in cpuinfo:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def provenance(device: str) -> dict:
+    """Where a result came from: package version and git commit, Python and library versions, the device
+    and the host (recorded in every run's metrics.json)."""
+    import specrec
+
+    versions = {}
+    for name in LIBRARIES:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            versions[name] = None
+    return {
+        "specrec": specrec.__version__,
+        "git_commit": git_commit(Path(specrec.__file__).parent),
+        "python": platform.python_version(),
+        "libraries": versions,
+        "device": device,
+        "device_name": device_name(device),
+        "host": platform.node(),
+    }

@@ -10,7 +10,6 @@ import hashlib
 import json
 import logging
 import math
-import platform
 import time
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
@@ -22,7 +21,6 @@ import pandas as pd
 import torch
 from tqdm.auto import tqdm
 
-import specrec
 from specrec import io
 from specrec.ctr import ctr_metrics, ctr_rows
 from specrec.data.split import Split, load_split
@@ -33,7 +31,7 @@ from specrec.kg import load_kg, neighbor_sample
 from specrec.losses import Batch
 from specrec.models import MODELS
 from specrec.recipes import Recipe, TermContext
-from specrec.runtime import pick_device, seed_everything, set_threads
+from specrec.runtime import pick_device, provenance, seed_everything, set_threads
 from specrec.samplers import SAMPLERS
 from specrec.spectral import effective_rank, stable_rank
 
@@ -470,13 +468,14 @@ def final_metrics(spec: RunSpec, model, data: Data, device: str) -> tuple[dict, 
         "test_ctr": ctr,
         "split": data.split.protocol,
         "device": device,
-        "provenance": {
+        "provenance": provenance(device)
+        | {
+            # the resolved configuration of this run: everything its fingerprint covers
             "recipe": spec.recipe,
             "settings": asdict(settings),
+            "model_options": dict(spec.model_options),
             "threads": spec.threads,
-            "specrec": specrec.__version__,
             "torch": torch.__version__,
-            "python": platform.python_version(),
             "n_users": data.split.n_users,
             "n_items": data.split.n_items,
         },
