@@ -20,3 +20,15 @@ def ml1m_items(tmp_path_factory) -> pd.DataFrame:
     materialize("ml-1m", root / "raw", str(MIRROR))
     prepare("ml-1m", root / "raw", root / "out")
     return pd.read_parquet(root / "out" / "items.parquet")
+
+
+@pytest.fixture(scope="session")
+def smoke_workdir(tmp_path_factory) -> Path:
+    """The smoke DAG run locally once per session (skips without the offline mirror)."""
+    from smoke import MIRROR, run_smoke
+
+    if not (MIRROR / "ml-100k").is_dir():
+        pytest.skip(f"no dataset mirror at {MIRROR}")
+    workdir = tmp_path_factory.mktemp("smoke")
+    run_smoke(workdir)
+    return workdir

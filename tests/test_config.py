@@ -129,3 +129,47 @@ def test_per_dataset_split_overrides_and_prepare_settings():
     config["split"]["per_dataset"]["ml-1m"] = {"fractions": [0.5, 0.1, 0.1]}
     with pytest.raises(ConfigError, match="must sum to 1"):
         check_config(config)
+
+
+STUDIES = [
+    ["paper1.yaml"],
+    ["paper1.yaml", "paper1_ablations.yaml"],
+    ["paper2.yaml"],
+    ["paper3.yaml"],
+    ["paper3.yaml", "paper3_quick.yaml"],
+    ["loss_zoo_ml1m.yaml"],
+    ["collapse_ml1m.yaml"],
+]
+
+
+@pytest.mark.parametrize("layers", STUDIES, ids=["+".join(layers) for layers in STUDIES])
+def test_study_configs_merge_onto_the_default_and_are_valid(layers):
+    from snakemake.utils import update_config
+
+    config = load("config.yaml")
+    for layer in layers:
+        update_config(config, load(f"experiments/{layer}"))
+    validate(config, SCHEMA)
+    check_config(config)
+    assert run_targets(config)
+
+
+def test_the_conda_environment_installs_what_the_package_depends_on():
+    import tomllib
+
+    dependencies = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
+    environment = yaml.safe_load((ROOT / "envs" / "specrec.yaml").read_text())["dependencies"]
+    pip = next(entry["pip"] for entry in environment if isinstance(entry, dict))
+    assert sorted(pip) == sorted([*dependencies, "--editable .."])
+
+
+def test_job_resources_merge_the_default_and_resolve_auto_gpus():
+    from specrec.config import job_resources
+
+    config = load("config.yaml")
+    validate(config, SCHEMA)
+    on_gpu = job_resources(config, "train", gpu_present=True)
+    assert on_gpu["gpu"] == 1 and on_gpu["cpus_per_gpu"] == 4 and on_gpu["runtime"] == 720
+    on_cpu = job_resources(config, "train", gpu_present=False)
+    assert on_cpu["gpu"] == 0 and "cpus_per_gpu" not in on_cpu  # sbatch rejects cpus-per-gpu without gpus
+    assert job_resources(config, "tuning", gpu_present=True) == {"mem_mb": 4000, "runtime": 60}

@@ -4,7 +4,6 @@ Skipped when the mirror (../shared/data beside the checkout, or $SPECREC_MIRROR)
 """
 
 import json
-import os
 import re
 import subprocess
 import sys
@@ -14,8 +13,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
-MIRROR = Path(os.environ.get("SPECREC_MIRROR") or ROOT.parent / "shared" / "data")
+from smoke import MIRROR, ROOT, run_smoke
 
 pytestmark = [
     pytest.mark.integration,
@@ -24,25 +22,12 @@ pytestmark = [
 
 
 def snakemake(workdir: Path, *args: str) -> subprocess.CompletedProcess:
-    command = [
-        sys.executable, "-m", "snakemake",
-        "--snakefile", str(ROOT / "Snakefile"),
-        "--directory", str(workdir),
-        "--configfile", str(ROOT / "config" / "smoke.yaml"),
-        "--config", f"mirror={MIRROR}",
-        "--cores", "2",
-        *args,
-    ]  # fmt: skip
-    result = subprocess.run(command, capture_output=True, text=True, cwd=ROOT)
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    return result
+    return run_smoke(workdir, *args)
 
 
 @pytest.fixture(scope="module")
-def workdir(tmp_path_factory) -> Path:
-    workdir = tmp_path_factory.mktemp("smoke")
-    snakemake(workdir)
-    return workdir
+def workdir(smoke_workdir) -> Path:
+    return smoke_workdir
 
 
 SSM_RUNS = ("mf/ssm~temperature=0.5", "mf/ssm~temperature=1")  # smoke.yaml's grid

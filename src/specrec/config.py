@@ -21,6 +21,8 @@ NO_RECIPE = "none"  # the recipe of models that are fitted, not trained (popular
 __all__ = [
     "ConfigError",
     "check_config",
+    "job_resources",
+    "nvidia_gpu_present",
     "model_needs_kg",
     "prepare_settings",
     "recipe_needs_item_data",
@@ -143,3 +145,23 @@ def run_targets(config: dict) -> list[dict]:
         {"dataset": dataset, "model": model, "recipe": recipe, "seed": seed}
         for dataset, (model, recipe), seed in product(config["datasets"], pairs, config["seeds"])
     ]
+
+
+def job_resources(config: dict, rule: str, gpu_present: bool) -> dict:
+    """What a job of `rule` asks a cluster for: `resources.default`, then `resources.{rule}`. `gpu: auto` is 1
+    where Snakemake runs on a machine with an NVIDIA GPU, else 0; cpus_per_gpu only goes with a GPU."""
+    section = config.get("resources", {})
+    merged = dict(section.get("default", {})) | dict(section.get(rule, {}))
+    if merged.get("gpu") == "auto":
+        merged["gpu"] = 1 if gpu_present else 0
+    if not merged.get("gpu"):
+        merged.pop("cpus_per_gpu", None)
+    return merged
+
+
+def nvidia_gpu_present() -> bool:
+    """Cheap (no CUDA initialisation, no torch import): the kernel driver lists a GPU."""
+    from pathlib import Path
+
+    gpus = Path("/proc/driver/nvidia/gpus")
+    return gpus.is_dir() and any(gpus.iterdir())

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import platform
 import random
 import subprocess
@@ -103,4 +104,14 @@ def provenance(device: str) -> dict:
         "device": device,
         "device_name": device_name(device),
         "host": platform.node(),
+        "slurm": slurm_job(),
     }
+
+
+def slurm_job() -> dict | None:
+    """The SLURM job a run executed in (None outside one): id, partition, node and the GPUs it was given."""
+    if "SLURM_JOB_ID" not in os.environ:
+        return None
+    keys = {"job_id": "SLURM_JOB_ID", "partition": "SLURM_JOB_PARTITION", "node": "SLURMD_NODENAME",
+            "gpus": "SLURM_GPUS_ON_NODE", "cpus": "SLURM_CPUS_ON_NODE"}  # fmt: skip
+    return {key: os.environ.get(variable) for key, variable in keys.items()}

@@ -5,6 +5,8 @@ from snakemake.utils import validate
 from specrec.tuning import split_run_name
 from specrec.config import (
     check_config,
+    job_resources,
+    nvidia_gpu_present,
     model_needs_kg,
     prepare_settings,
     recipe_needs_item_data,
@@ -19,6 +21,14 @@ validate(config, "../schemas/config.schema.yaml")
 check_config(config)
 
 RUNS = run_targets(config)  # one dict per (dataset, model, recipe, seed)
+GPU_HERE = nvidia_gpu_present()
+
+
+def rule_resources(rule):
+    """A job's cluster request (gpu, cpus_per_gpu, mem_mb, runtime) from the config's `resources`."""
+    return job_resources(config, rule, GPU_HERE)
+
+
 TEXT_SLUG = text_model_slug(config["text"]["model"])
 
 

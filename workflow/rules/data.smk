@@ -5,6 +5,8 @@ rule download:
         "results/logs/download/{dataset}.log",
     conda:
         "../../envs/specrec.yaml"
+    resources:
+        **rule_resources("download"),
     script:
         "../scripts/download.py"
 
@@ -21,6 +23,8 @@ rule prepare:
         "results/logs/prepare/{dataset}.log",
     conda:
         "../../envs/specrec.yaml"
+    resources:
+        **rule_resources("prepare"),
     params:
         settings=prepare_params,
     script:
@@ -42,6 +46,8 @@ rule split:
         "results/logs/split/{dataset}_seed{seed}.log",
     conda:
         "../../envs/specrec.yaml"
+    resources:
+        **rule_resources("split"),
     params:
         settings=split_params,
     script:

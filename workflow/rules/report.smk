@@ -25,6 +25,8 @@ rule tuning:
         "results/logs/tuning.log",
     conda:
         "../../envs/specrec.yaml"
+    resources:
+        **rule_resources("tuning"),
     params:
         metric=config["tune"]["metric"],
     script:
@@ -62,6 +64,8 @@ for figure, (function, source, category) in DATASET_FIGURES.items():
             f"results/logs/{figure}_figure/{{dataset}}.log",
         conda:
             "../../envs/specrec.yaml"
+        resources:
+            **rule_resources(f"{figure}_figure"),
         params:
             function=function,
             recipes=list(config["recipes"]) + ["none"],
@@ -120,6 +124,8 @@ rule summary_tables:
         "results/logs/tables.log",
     conda:
         "../../envs/specrec.yaml"
+    resources:
+        **rule_resources("summary_tables"),
     params:
         baseline=config["report"]["baseline"],
     script:
@@ -142,6 +148,8 @@ rule convergence:
         "results/logs/convergence.log",
     conda:
         "../../envs/specrec.yaml"
+    resources:
+        **rule_resources("convergence"),
     script:
         "../scripts/convergence.py"
 
@@ -162,6 +170,8 @@ rule index:
         "results/logs/index.log",
     conda:
         "../../envs/specrec.yaml"
+    resources:
+        **rule_resources("index"),
     script:
         "../scripts/index.py"
 
@@ -182,6 +192,8 @@ rule speedup_figure:
         "results/logs/speedup_figure/{dataset}.log",
     conda:
         "../../envs/specrec.yaml"
+    resources:
+        **rule_resources("speedup_figure"),
     params:
         recipes=list(config["recipes"]) + ["none"],
         models=list(config["runs"]),
@@ -205,6 +217,8 @@ rule negatives_figure:
         "results/logs/negatives_figure/{dataset}.log",
     conda:
         "../../envs/specrec.yaml"
+    resources:
+        **rule_resources("negatives_figure"),
     script:
         "../scripts/negatives_figure.py"
 
@@ -224,6 +238,8 @@ rule sensitivity_figure:
         "results/logs/sensitivity_figure/{dataset}.log",
     conda:
         "../../envs/specrec.yaml"
+    resources:
+        **rule_resources("sensitivity_figure"),
     script:
         "../scripts/sensitivity_figure.py"
 
@@ -239,6 +255,8 @@ rule overview:
         "results/logs/overview.log",
     conda:
         "../../envs/specrec.yaml"
+    resources:
+        **rule_resources("overview"),
     params:
         config=config,
     script:

@@ -13,7 +13,7 @@ rule encode_text:
         "../../envs/specrec.yaml"
     threads: config["text"]["threads"]
     resources:
-        gpu=1,
+        **rule_resources("encode_text"),
     params:
         model=config["text"]["model"],
         batch_size=config["text"]["batch_size"],
@@ -29,6 +29,8 @@ rule download_kg:
         "results/logs/download_kg/{dataset}.log",
     conda:
         "../../envs/specrec.yaml"
+    resources:
+        **rule_resources("download_kg"),
     script:
         "../scripts/download_kg.py"
 
@@ -51,6 +53,8 @@ rule build_kg:
         "results/logs/build_kg/{dataset}.log",
     conda:
         "../../envs/specrec.yaml"
+    resources:
+        **rule_resources("build_kg"),
     params:
         relations=config["kg"]["relations"],
     script:

@@ -19,7 +19,7 @@ rule train:
         "../../envs/specrec.yaml"
     threads: config["train"]["threads"]
     resources:
-        gpu=1,
+        **rule_resources("train"),
     params:
         recipe=recipe_of,
         settings=config["train"],
@@ -39,6 +39,8 @@ rule spectrum:
         "results/logs/spectrum/{dataset}/{model}_{recipe}_seed{seed}.log",
     conda:
         "../../envs/specrec.yaml"
+    resources:
+        **rule_resources("spectrum"),
     script:
         "../scripts/spectrum.py"
 
@@ -57,6 +59,8 @@ rule diversity:
         "results/logs/diversity/{dataset}/{model}_{recipe}_seed{seed}.log",
     conda:
         "../../envs/specrec.yaml"
+    resources:
+        **rule_resources("diversity"),
     params:
         ks=config["train"]["ks"],
     script:
