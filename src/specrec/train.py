@@ -10,6 +10,7 @@ import hashlib
 import json
 import logging
 import math
+import os
 import time
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
@@ -310,6 +311,7 @@ def fit(spec: RunSpec, model, data: Data, device: str) -> tuple[list[dict], int]
         history, best = state["history"], state["best"]
         log.info("resuming %s from epoch %d", spec.run_dir, len(history))
     progress = tqdm(range(len(history) + 1, settings.epochs + 1), desc=str(spec.run_dir), mininterval=2.0)
+    parent = os.getppid()  # Snakemake: should it die, an orphaned job stops at the next epoch
     for epoch in progress:
         warm = in_warm_phase(recipe, epoch, best, settings)
         if not warm and recipe.has_warm_phase and not best.get("warm_over"):
@@ -352,6 +354,11 @@ def fit(spec: RunSpec, model, data: Data, device: str) -> tuple[list[dict], int]
                 "best": best,
             }
         )
+        if os.getppid() != parent:
+            raise TrainingError(
+                f"{spec.run_dir}: the process that started this job is gone (Snakemake was stopped); the "
+                f"checkpoint of epoch {epoch} is saved and the next run resumes from it"
+            )
     if settings.restore_best:
         model.load_state_dict(best["weights"])
     return history, best["epoch"] if settings.restore_best else history[-1]["epoch"]
