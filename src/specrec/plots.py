@@ -636,7 +636,8 @@ def plot_negatives(
             ax.set_ylabel(f"test {metric}")
             ax.set_title(dataset)
         handles, labels = axes[0][0].get_legend_handles_labels()
-        fig.legend(handles, labels, loc="outside right upper")
+        # below the panels: a right-hand legend would run into the centred title of a one-panel figure
+        fig.legend(handles, labels, loc="outside lower center", ncols=min(4, len(labels)))
         fig.suptitle(f"Test {metric} against the number of negatives")
         save_figure(fig, pdf, png)
 

@@ -114,7 +114,9 @@ def study_summary(config: dict) -> str:
         split_text = f"the dataset's own split, {share:g} of each user's training items as validation"
     if split.get("seed") is not None:
         split_text += f"; one split, seed {split['seed']}"
-    grids = config.get("tune", {}).get("grids", {})
+    ran = {name for names in config["runs"].values() for name in names}
+    ran |= {name.partition("+")[0] for name in ran}
+    grids = {name: grid for name, grid in config.get("tune", {}).get("grids", {}).items() if name in ran}
     grid_text = "; ".join(
         f"{name}: " + ", ".join(f"{key} ∈ {{{', '.join(map(str, values))}}}" for key, values in grid.items())
         for name, grid in grids.items()
