@@ -98,17 +98,15 @@ def test_a_killed_snakemake_leaves_nothing_half_written_and_a_rerun_completes(sm
 
 def test_a_diverging_loss_fails_its_own_job_and_keep_going_finishes_the_rest(smoke_workdir, tmp_path):
     workdir = prepared_copy(smoke_workdir, tmp_path)
-    # a sampled softmax at temperature 1e-30: the logits overflow to inf and the loss is NaN at once
-    overrides = [
-        "recipes={exploding: {loss: ssm, n_negatives: 8, sampler: shared, temperature: 1.0e-30}}",
-        "runs={mf: [bpr, exploding], popularity: [none], kgcn: []}",
-        f"mirror={MIRROR}",
-    ]
-    result = run_smoke(
-        workdir, "--keep-going", "--config", *overrides, "--", f"{BPR}/spectrum.json",
-        "results/runs/ml-100k/mf/exploding/seed7/spectrum.json", check=False,
-    )  # fmt: skip
-    assert result.returncode != 0
+    # a sampled softmax at temperature 1e-45: the logits overflow to inf and the loss is NaN at once
+    exploding = tmp_path / "exploding.yaml"
+    exploding.write_text(
+        "recipes: {exploding: {loss: ssm, n_negatives: 8, sampler: shared, temperature: 1.0e-45}}\n"
+        "runs: {mf: [bpr, exploding], popularity: [none], kgcn: []}\n"
+    )
+    targets = [f"{BPR}/spectrum.json", "results/runs/ml-100k/mf/exploding/seed7/spectrum.json"]
+    result = run_smoke(workdir, "--keep-going", "--", *targets, configfiles=(exploding,), check=False)
+    assert result.returncode != 0 and "Error in rule train" in result.stdout + result.stderr
     log = (workdir / "results/logs/train/ml-100k/mf_exploding_seed7.log").read_text()
     assert "TrainingError" in log and "in epoch 1" in log and ("loss is nan" in log or "loss is inf" in log)
     assert (workdir / BPR / "spectrum.json").exists()  # the rest of the DAG went on

@@ -371,7 +371,9 @@ def run_epoch(model, recipe: Recipe, optimizer, data: Data, settings, generator,
     parts = train_epoch(model, recipe, optimizer, data, settings, generator, warm)
     trained = time.perf_counter()
     model.eval()
-    row = parts | validate(model, data, settings) | spectral_row(*model())
+    # a diverged loss (NaN, inf) has left non-finite weights: nothing to validate, fit() stops the run
+    measured = math.isfinite(parts["loss"])
+    row = parts | (validate(model, data, settings) | spectral_row(*model()) if measured else {})
     return row | {
         "phase": "warm" if warm else "tune",
         "epoch_seconds": trained - start,
