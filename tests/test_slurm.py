@@ -69,7 +69,11 @@ def test_every_job_went_through_sbatch(slurm_run):
 
 def test_training_jobs_were_given_a_gpu(slurm_run):
     workdir, _, jobs = slurm_run
-    trains = {job_id: record for job_id, record in jobs.items() if re.search(r"JobName=\S*train", record)}
+    trains = {
+        job_id: record
+        for job_id, record in jobs.items()
+        if re.search(r"Comment=rule_train(_wildcards|\s)", record)
+    }
     assert trains, "no training job found among the SLURM jobs"
     for record in trains.values():
         assert re.search(r"TresPerJob=gres:gpu:1|TresPerJob=gres/gpu:1|gres/gpu=1", record), record
