@@ -1,5 +1,6 @@
 import math
 
+import numpy as np
 import pytest
 import torch
 
@@ -139,3 +140,19 @@ def test_cuda_metrics_equal_cpu_metrics():
     cpu = rank_metrics(users, items, target, [seen], ks=[5, 20], batch_size=64)
     gpu = rank_metrics(users.cuda(), items.cuda(), target.to("cuda"), [seen.to("cuda")], ks=[5, 20])
     assert gpu == pytest.approx(cpu)
+
+
+def test_contains_by_bitmap_and_by_binary_search_agree(monkeypatch):
+    import specrec.interactions as interactions
+
+    rng = np.random.default_rng(3)
+    users, items = rng.integers(0, 50, 400), rng.integers(0, 70, 400)
+    qu, qi = torch.from_numpy(rng.integers(0, 50, 5000)), torch.from_numpy(rng.integers(0, 70, 5000))
+    by_bitmap = UserItems.from_pairs(users, items, n_users=50, n_items=70)
+    assert by_bitmap.bitmap is not None
+    monkeypatch.setattr(interactions, "BITMAP_LIMIT_BITS", 0)
+    by_search = UserItems.from_pairs(users, items, n_users=50, n_items=70)
+    assert by_search.bitmap is None
+    expected = {(int(u), int(i)) for u, i in zip(users, items, strict=True)}
+    truth = [(int(u), int(i)) in expected for u, i in zip(qu, qi, strict=True)]
+    assert by_bitmap.contains(qu, qi).tolist() == by_search.contains(qu, qi).tolist() == truth

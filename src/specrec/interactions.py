@@ -10,6 +10,8 @@ import numpy as np
 import pandas as pd
 import torch
 
+BITMAP_LIMIT_BITS = 2**31  # 256 MiB: above this, membership is tested by binary search
+
 
 @dataclass(frozen=True)
 class UserItems:
@@ -88,11 +90,28 @@ class UserItems:
         )
 
     def contains(self, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
-        """Vectorised membership test of (user, item) pairs, by binary search on user * n_items + item."""
-        keys = self.keys
+        """Vectorised membership test of (user, item) pairs: a lookup in a bit per (user, item) cell where
+        that bitmap is small enough, else a binary search on user * n_items + item."""
         query = users.to(torch.int64) * self.n_items + items.to(torch.int64)
+        bitmap = self.bitmap
+        if bitmap is not None:
+            return ((bitmap[query >> 3].to(torch.int64) >> (query & 7)) & 1).bool()
+        keys = self.keys
         position = torch.searchsorted(keys, query).clamp_max(keys.numel() - 1)
         return keys[position] == query if keys.numel() else torch.zeros_like(query, dtype=torch.bool)
+
+    @cached_property
+    def bitmap(self) -> torch.Tensor | None:
+        """One bit per (user, item) cell, set for training pairs (None above BITMAP_LIMIT_BITS cells; at
+        ML-1M 2.8 MB, at Gowalla 153 MB). A lookup is one gather instead of a log2(n)-step search."""
+        cells = self.n_users * self.n_items
+        if cells > BITMAP_LIMIT_BITS:
+            return None
+        keys = torch.unique_consecutive(self.keys)  # sorted; a repeated pair must set its bit once
+        # distinct keys set distinct bits, so adding the bit values of a byte is OR-ing them
+        bits = torch.ones_like(keys, dtype=torch.int32) << (keys & 7).to(torch.int32)
+        packed = torch.zeros((cells + 7) // 8, dtype=torch.int32, device=keys.device)
+        return packed.index_add_(0, keys >> 3, bits).to(torch.uint8)
 
     @cached_property
     def keys(self) -> torch.Tensor:

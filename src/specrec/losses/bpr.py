@@ -19,6 +19,8 @@ def dot_scores(batch: Batch) -> tuple[torch.Tensor, torch.Tensor]:
     positive = (users * batch.item_emb).sum(-1, keepdim=True)
     if negatives.ndim == 2:
         return positive, users @ negatives.T
+    if negatives.shape[1] <= 8:  # a few per positive: elementwise beats a batch of tiny matmuls on a CPU
+        return positive, (users.unsqueeze(1) * negatives).sum(-1)
     return positive, torch.einsum("bd,bnd->bn", users, negatives)
 
 
