@@ -11,9 +11,9 @@ from itertools import product
 
 from specrec import tuning
 from specrec.data.sources import DATASETS
-from specrec.losses import LOSSES, REGULARIZERS
+from specrec.losses import REGULARIZERS
 from specrec.models import MODELS
-from specrec.recipes import RecipeError, resolve_recipe
+from specrec.recipes import RecipeError, build_loss, resolve_recipe
 from specrec.text.encode import text_model_slug
 
 NO_RECIPE = "none"  # the recipe of models that are fitted, not trained (popularity)
@@ -54,7 +54,9 @@ def check_config(config: dict) -> None:
                 raise ConfigError(f"model {model!r}, run {name!r}: put settings in tune.grids")
             for run in tuning.expand_run(name, _grids(config)):
                 try:
-                    _check_loss(_resolve(config, run))
+                    # build the loss, so a misspelt parameter (in a recipe or a grid) stops the workflow
+                    # before any job runs rather than when its training job starts
+                    build_loss(_resolve(config, run)["loss"])
                 except (RecipeError, tuning.GridError) as error:
                     raise ConfigError(f"model {model!r}: {error}") from None
     # a grid may go unused (a study config narrows the runs of another), but must name a defined recipe
@@ -65,19 +67,6 @@ def check_config(config: dict) -> None:
 
 def _grids(config: dict) -> dict:
     return config.get("tune", {}).get("grids", {})
-
-
-def _check_loss(resolved: dict) -> None:
-    """Build the loss of a resolved recipe, so that a misspelt parameter (in a recipe or a grid) stops the
-    workflow before any job runs rather than when its training job starts."""
-    params = dict(resolved["loss"])
-    name = params.pop("name")
-    if name not in LOSSES.names():
-        raise RecipeError(f"unknown loss {name!r}; valid names: {', '.join(LOSSES.names())}")
-    try:
-        LOSSES[name](**params)
-    except TypeError as error:
-        raise RecipeError(f"bad parameters for loss {name!r}: {error}") from None
 
 
 def run_recipe(config: dict, name: str) -> dict:

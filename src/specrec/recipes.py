@@ -104,12 +104,8 @@ class Recipe:
 
     @classmethod
     def from_resolved(cls, resolved: dict, context: TermContext | None = None) -> Recipe:
-        params = dict(resolved["loss"])
-        name = params.pop("name")
-        try:
-            loss = LOSSES[name](**params)
-        except TypeError as error:
-            raise RecipeError(f"bad parameters for loss {name!r}: {error}") from None
+        loss = build_loss(resolved["loss"])
+        name = resolved["loss"]["name"]
         terms = [
             Term(r["name"], build_term(r, context), r["gamma"], r["phase"]) for r in resolved["regularizers"]
         ]
@@ -150,6 +146,16 @@ class Recipe:
                     value = (term.function(users) + term.function(items)) / 2
                 parts[f"{term.name}_{term.phase}"] = term.gamma * value
         return parts
+
+
+def build_loss(resolved_loss: dict):
+    """The loss object of a resolved recipe's `loss` entry ({"name": ..., **parameters})."""
+    params = dict(resolved_loss)
+    name = params.pop("name")
+    try:
+        return LOSSES[name](**params)
+    except TypeError as error:
+        raise RecipeError(f"bad parameters for loss {name!r}: {error}") from None
 
 
 @dataclass

@@ -179,7 +179,7 @@ rule index:
 rule speedup_figure:
     input:
         tuning="results/tables/tuning.csv",
-        epochs=lambda wc: run_files("epochs.csv", wc.dataset),
+        runs=lambda wc: run_files("epochs.csv", wc.dataset),
     output:
         pdf="results/figures/{dataset}/speedup.pdf",
         png=report(
@@ -195,10 +195,11 @@ rule speedup_figure:
     resources:
         **rule_resources("speedup_figure"),
     params:
+        function="plot_convergence_speedup",
         recipes=list(config["recipes"]) + ["none"],
         models=list(config["runs"]),
     script:
-        "../scripts/speedup_figure.py"
+        "../scripts/figure.py"
 
 
 rule negatives_figure:
