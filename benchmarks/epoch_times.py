@@ -50,39 +50,12 @@ def main() -> None:
     rows = []
     for split_dir in args.split_dirs:
         data = load_data(split_dir, args.device)
-        users, items = data.train.pairs()
         for run in args.runs:
             model_name, recipe_name = run.split(":")
-            torch.manual_seed(0)
-            model = MODELS[model_name](
-                data.split.n_users,
-                data.split.n_items,
-                dim=settings.dim,
-                init_std=settings.init_std,
-                train_users=users,
-                train_items=items,
-                **config.get("model_options", {}).get(model_name, {}),
-            ).to(args.device)
-            resolved = resolve_recipe(recipe_name, config["recipes"], config.get("regularizers", {}))
-            recipe = Recipe.from_resolved(resolved)
-            optimizer = make_optimizer(model, recipe, settings)
-            generator = torch.Generator(device=args.device).manual_seed(0)
-            for _ in range(args.warmup):
-                train_epoch(model, recipe, optimizer, data, settings, generator)
-                validate(model, data, settings)
-            synchronize(args.device)
-            start = time.perf_counter()
-            for _ in range(args.epochs):
-                train_epoch(model, recipe, optimizer, data, settings, generator)
-            synchronize(args.device)
-            trained = time.perf_counter()
-            validate(model, data, settings)
-            synchronize(args.device)
-            evaluated = time.perf_counter()
-            epoch = (trained - start) / args.epochs
+            epoch, evaluation = time_run(data, model_name, recipe_name, config, settings, args)
             size = f"{data.split.n_users}x{data.split.n_items}"
             row = f"{str(split_dir)[-36:]:<36} {model_name:<10} {recipe_name:<16}"
-            print(f"{row} {epoch:>8.2f} {evaluated - trained:>7.2f} {size:>14}", flush=True)
+            print(f"{row} {epoch:>8.2f} {evaluation:>7.2f} {size:>14}", flush=True)
             rows.append(
                 {
                     "device": device_name,
@@ -91,7 +64,7 @@ def main() -> None:
                     "model": model_name,
                     "recipe": recipe_name,
                     "epoch_seconds": round(epoch, 4),
-                    "eval_seconds": round(evaluated - trained, 4),
+                    "eval_seconds": round(evaluation, 4),
                     "n_users": data.split.n_users,
                     "n_items": data.split.n_items,
                     "n_train": int(data.train.indices.numel()),
@@ -99,6 +72,38 @@ def main() -> None:
             )
     if args.csv:
         write_csv(args.csv, pd.DataFrame(rows))
+
+
+def time_run(data, model_name: str, recipe_name: str, config: dict, settings, args) -> tuple[float, float]:
+    """Mean seconds of `args.epochs` training epochs (after `args.warmup` untimed ones), and of one
+    full-ranking validation."""
+    users, items = data.train.pairs()
+    torch.manual_seed(0)
+    model = MODELS[model_name](
+        data.split.n_users,
+        data.split.n_items,
+        dim=settings.dim,
+        init_std=settings.init_std,
+        train_users=users,
+        train_items=items,
+        **config.get("model_options", {}).get(model_name, {}),
+    ).to(args.device)
+    resolved = resolve_recipe(recipe_name, config["recipes"], config.get("regularizers", {}))
+    recipe = Recipe.from_resolved(resolved)
+    optimizer = make_optimizer(model, recipe, settings)
+    generator = torch.Generator(device=args.device).manual_seed(0)
+    for _ in range(args.warmup):
+        train_epoch(model, recipe, optimizer, data, settings, generator)
+        validate(model, data, settings)
+    synchronize(args.device)
+    start = time.perf_counter()
+    for _ in range(args.epochs):
+        train_epoch(model, recipe, optimizer, data, settings, generator)
+    synchronize(args.device)
+    trained = time.perf_counter()
+    validate(model, data, settings)
+    synchronize(args.device)
+    return (trained - start) / args.epochs, time.perf_counter() - trained
 
 
 def synchronize(device: str) -> None:

@@ -12,7 +12,7 @@ from specrec import io
 from specrec.data.split import write_split
 from specrec.kg import build_item_kg
 from specrec.recipes import resolve_recipe
-from specrec.train import EPOCH_COLUMNS, RunSpec, TrainSettings, load_embeddings, run
+from specrec.train import EPOCH_COLUMNS, RunSpec, TrainSettings, gather_rows, load_embeddings, run
 
 
 @pytest.fixture(scope="module")
@@ -314,3 +314,19 @@ def test_every_run_records_where_it_came_from(split_dir, tmp_path):
     # a checkout records its commit (and +dirty); an installed wheel records None
     commit = provenance["git_commit"]
     assert commit is None or len(commit.removesuffix("+dirty")) == 40
+
+
+@pytest.mark.parametrize("shape", [(7,), (7, 3)])
+def test_gather_rows_has_the_gradient_of_indexing(shape):
+    """The CPU step's row gather adds repeated rows' gradients like indexing does, for 1-D and 2-D ids."""
+    torch.manual_seed(0)
+    table = torch.randn(5, 4, requires_grad=True)
+    ids = torch.randint(5, shape)
+    weights = torch.randn(*shape, 4)
+    (gather_rows(table, ids) * weights).sum().backward()
+    ours = table.grad.clone()
+    table.grad = None
+    (table[ids] * weights).sum().backward()
+    assert torch.equal(gather_rows(table, ids), table[ids])
+    assert torch.allclose(ours, table.grad, atol=1e-6)
+    assert ours[torch.bincount(ids.flatten(), minlength=5) == 0].abs().sum() == 0
