@@ -25,6 +25,7 @@ import yaml
 from epoch_times import synchronize, time_run
 
 from specrec.io import write_csv
+from specrec.runtime import keep_freed_memory
 from specrec.train import TrainSettings, load_data
 
 
@@ -64,6 +65,7 @@ def main() -> None:
     parser.add_argument("--csv", type=Path)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
+    keep_freed_memory()  # as a training job does
     config = yaml.safe_load(open(args.config))
     settings = TrainSettings.from_config(config["train"] | {"device": args.device})
     bandwidth = copy_bandwidth(args.device)

@@ -16,6 +16,7 @@ import yaml
 from specrec.io import write_csv
 from specrec.models import MODELS
 from specrec.recipes import Recipe, resolve_recipe
+from specrec.runtime import keep_freed_memory
 from specrec.train import TrainSettings, load_data, make_optimizer, train_epoch, validate
 
 
@@ -42,6 +43,7 @@ def main() -> None:
     parser.add_argument("--csv", type=Path, help="also write the table here")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
+    keep_freed_memory()  # as a training job does
     config = yaml.safe_load(open(args.config))
     settings = TrainSettings.from_config(config["train"] | {"device": args.device})
     device_name = torch.cuda.get_device_name(args.device) if args.device.startswith("cuda") else "cpu"

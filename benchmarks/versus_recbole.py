@@ -31,6 +31,7 @@ from specrec.evaluate import scored_rank_metrics
 from specrec.io import write_csv
 from specrec.models import MODELS
 from specrec.recipes import Recipe, resolve_recipe
+from specrec.runtime import keep_freed_memory
 from specrec.train import TrainSettings, load_data, make_optimizer, model_scorer, train_epoch
 
 HERE = Path(__file__).resolve().parent
@@ -59,6 +60,7 @@ def main() -> None:
     epochs = {model: int(n) for model, n in (pair.split("=") for pair in args.epochs)}
     python = recbole_python(args.recbole_env)
     torch.set_num_threads(args.threads)
+    keep_freed_memory()  # as a training job does
     print(f"torch {torch.__version__}, {args.threads} CPU threads, lr {args.lr}, epochs {epochs}", flush=True)
     rows = []
     for split_dir in args.split_dirs:

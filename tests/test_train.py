@@ -316,17 +316,24 @@ def test_every_run_records_where_it_came_from(split_dir, tmp_path):
     assert commit is None or len(commit.removesuffix("+dirty")) == 40
 
 
-@pytest.mark.parametrize("shape", [(7,), (7, 3)])
-def test_gather_rows_has_the_gradient_of_indexing(shape):
-    """The CPU step's row gather adds repeated rows' gradients like indexing does, for 1-D and 2-D ids."""
+def test_gather_rows_has_the_gradient_of_indexing():
+    """The CPU step's row gather adds repeated rows' gradients like indexing does, for 1-D and 2-D ids and
+    for several id tensors sharing one table gradient."""
     torch.manual_seed(0)
     table = torch.randn(5, 4, requires_grad=True)
-    ids = torch.randint(5, shape)
-    weights = torch.randn(*shape, 4)
-    (gather_rows(table, ids) * weights).sum().backward()
+    ids = [torch.randint(5, (7,)), torch.randint(5, (7, 3))]
+    weights = [torch.randn(7, 4), torch.randn(7, 3, 4)]
+    rows = gather_rows(table, *ids)
+    sum((part * w).sum() for part, w in zip(rows, weights, strict=True)).backward()
     ours = table.grad.clone()
     table.grad = None
-    (table[ids] * weights).sum().backward()
-    assert torch.equal(gather_rows(table, ids), table[ids])
+    sum((table[i] * w).sum() for i, w in zip(ids, weights, strict=True)).backward()
+    for part, i in zip(rows, ids, strict=True):
+        assert torch.equal(part, table[i])
     assert torch.allclose(ours, table.grad, atol=1e-6)
-    assert ours[torch.bincount(ids.flatten(), minlength=5) == 0].abs().sum() == 0
+    untouched = torch.bincount(torch.cat([i.flatten() for i in ids]), minlength=5) == 0
+    assert ours[untouched].abs().sum() == 0
+    (only_first, _) = gather_rows(table, *ids)  # an output without a gradient is skipped
+    table.grad = None
+    only_first.sum().backward()
+    assert torch.allclose(table.grad, torch.bincount(ids[0], minlength=5).float().unsqueeze(1).expand(5, 4))

@@ -18,6 +18,7 @@ import torch
 import torch.nn.functional as F
 
 from specrec import io
+from specrec.evaluate import block_rows
 from specrec.interactions import UserItems
 
 
@@ -129,6 +130,7 @@ def top_k_lists_scored(
     with fewer than k candidates raises, rather than silently listing excluded items.
     """
     out = []
+    batch_size = block_rows(batch_size, exclude[0].n_items if exclude else 1, users.device)
     with torch.no_grad():
         for start in range(0, users.numel(), batch_size):
             block = users[start : start + batch_size]

@@ -53,6 +53,17 @@ def block_metric_sums(
 
 Scorer = Callable[[torch.Tensor], torch.Tensor]
 
+CPU_BLOCK_BYTES = 16 * 2**20
+
+
+def block_rows(batch_size: int, n_items: int, device: torch.device | str) -> int:
+    """Users scored per block: `batch_size`, on a CPU at most what fits 16 MB of scores, so that the block's
+    memory is reused from the heap (runtime.keep_freed_memory) instead of mapped and faulted in afresh
+    (1,024 Gowalla users = 168 MB of scores: 0.35 s of page faults per evaluation on 2 cores)."""
+    if torch.device(device).type != "cpu":
+        return batch_size
+    return max(1, min(batch_size, CPU_BLOCK_BYTES // (4 * max(n_items, 1))))
+
 
 def dot_scorer(user_emb: torch.Tensor, item_emb: torch.Tensor) -> Scorer:
     """Scores of a block of users against every item as dot products of two embedding tables."""
@@ -94,6 +105,7 @@ def scored_rank_metrics(
     parts: dict[str, list[torch.Tensor]] = {}
     evaluated: list[torch.Tensor] = []
     counts = target.counts()
+    batch_size = block_rows(batch_size, target.n_items, counts.device)
     with torch.no_grad():
         for start in range(0, target.n_users, batch_size):
             stop = min(start + batch_size, target.n_users)

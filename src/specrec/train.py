@@ -33,7 +33,7 @@ from specrec.kg import load_kg, neighbor_sample
 from specrec.losses import Batch
 from specrec.models import MODELS
 from specrec.recipes import Recipe, TermContext
-from specrec.runtime import pick_device, provenance, seed_everything, set_threads
+from specrec.runtime import keep_freed_memory, pick_device, provenance, seed_everything, set_threads
 from specrec.samplers import SAMPLERS
 from specrec.spectral import effective_rank, stable_rank
 
@@ -161,46 +161,56 @@ BATCHINGS = {"edges": edge_batches, "users": user_batches}
 
 
 class _GatherRows(torch.autograd.Function):
-    """table[ids] whose backward adds the rows' gradients with `index_add_`: on a CPU 2-3x faster than the
-    embedding backward (which sorts the ids) and than indexing's `index_put_`."""
+    """table[ids] for one or more id tensors; the backward adds every output's row gradients into one
+    zeroed table with `index_add_`: on a CPU 2-3x faster than the embedding backward (which sorts the ids),
+    and one table-sized gradient for positives and negatives instead of one each."""
 
     @staticmethod
-    def forward(ctx, table: torch.Tensor, ids: torch.Tensor) -> torch.Tensor:
-        ctx.save_for_backward(ids)
+    def forward(ctx, table: torch.Tensor, *ids: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        ctx.save_for_backward(*ids)
         ctx.n_rows = table.shape[0]
-        return F.embedding(ids, table)
+        return tuple(F.embedding(part, table) for part in ids)
 
     @staticmethod
     @torch.autograd.function.once_differentiable
-    def backward(ctx, grad: torch.Tensor) -> tuple[torch.Tensor, None]:
-        (ids,) = ctx.saved_tensors
-        rows = grad.reshape(-1, grad.shape[-1])
-        table_grad = rows.new_zeros(ctx.n_rows, rows.shape[1]).index_add_(0, ids.reshape(-1), rows)
-        return table_grad, None
+    def backward(ctx, *grads: torch.Tensor) -> tuple[torch.Tensor | None, ...]:
+        table_grad = None
+        for ids, grad in zip(ctx.saved_tensors, grads, strict=True):
+            if grad is None:
+                continue
+            rows = grad.reshape(-1, grad.shape[-1])
+            if table_grad is None:
+                table_grad = rows.new_zeros(ctx.n_rows, rows.shape[1])
+            table_grad.index_add_(0, ids.reshape(-1), rows)
+        return (table_grad, *(None for _ in grads))
 
 
-def gather_rows(table: torch.Tensor, ids: torch.Tensor) -> torch.Tensor:
-    """Rows of an embedding table for a tensor of ids (any shape), differentiable in the table.
+def gather_rows(table: torch.Tensor, *ids: torch.Tensor) -> tuple[torch.Tensor, ...]:
+    """Rows of an embedding table for each tensor of ids (any shape), differentiable in the table.
 
     On a GPU the embedding backward is kept: it sums in a fixed order, where `index_add_` uses atomics.
     """
     if table.requires_grad and table.device.type == "cpu":
-        return _GatherRows.apply(table, ids)
-    return F.embedding(ids, table)
+        return _GatherRows.apply(table, *ids)
+    return tuple(F.embedding(part, table) for part in ids)
 
 
 def make_batch(model, recipe: Recipe, users, items, data: Data, generator) -> Batch:
     user_table, item_table = model()
-    negatives = None
+    negatives = negative_emb = None
     if recipe.n_negatives > 0:
         negatives = SAMPLERS[recipe.sampler](users, items, recipe.n_negatives, data.train, generator)
+        item_emb, negative_emb = gather_rows(item_table, items, negatives)
+    else:
+        (item_emb,) = gather_rows(item_table, items)
+    (user_emb,) = gather_rows(user_table, users)
     return Batch(
         users=users,
         items=items,
-        user_emb=gather_rows(user_table, users),
-        item_emb=gather_rows(item_table, items),
+        user_emb=user_emb,
+        item_emb=item_emb,
         negatives=negatives,
-        negative_emb=None if negatives is None else gather_rows(item_table, negatives),
+        negative_emb=negative_emb,
         user_table=user_table,
         item_table=item_table,
         train=data.train,
@@ -416,6 +426,7 @@ def run(spec: RunSpec) -> dict:
     """Train (or fit) one (dataset, model, recipe, seed); write epochs.csv, embeddings.npz, metrics.json."""
     settings = spec.settings
     set_threads(spec.threads)
+    keep_freed_memory()
     seed_everything(spec.seed)
     device = pick_device(settings.device)
     data = load_data(spec.split_dir, device)
