@@ -53,6 +53,7 @@ def main() -> None:
         help="epochs per model, MODEL=N (RecBole's LightGCN takes minutes per epoch on a CPU)",
     )
     parser.add_argument("--lr", type=float, default=1e-3)
+    parser.add_argument("--seeds", nargs="+", type=int, default=[2020], help="a run of each tool per seed")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--recbole-env", type=Path, default=HERE / ".recbole-env")
     parser.add_argument("--csv", type=Path, help="also write the table here")
@@ -67,12 +68,14 @@ def main() -> None:
         with tempfile.TemporaryDirectory() as data_dir:
             name = write_atomic_files(split_dir, Path(data_dir))
             for model in args.models:
-                common = {"split": str(split_dir), "model": model, "epochs": epochs[model]}
-                theirs = run_recbole(python, data_dir, name, model, epochs[model], args.lr, args.threads)
-                ours = run_specrec(split_dir, model, epochs[model], args.lr, args.threads)
-                rows.append(common | {"tool": "recbole"} | theirs)
-                rows.append(common | {"tool": "specrec"} | ours)
-                print_pair(split_dir, model, ours, theirs)
+                protocol = (epochs[model], args.lr, args.threads)
+                runs = {"RecBole": [], "specrec": []}
+                for seed in args.seeds:
+                    runs["RecBole"].append(run_recbole(python, data_dir, name, model, *protocol, seed))
+                    runs["specrec"].append(run_specrec(split_dir, model, *protocol, seed))
+                    common = {"split": str(split_dir), "model": model, "epochs": epochs[model], "seed": seed}
+                    rows += [common | {"tool": tool} | results[-1] for tool, results in runs.items()]
+                print_comparison(split_dir, model, runs)
     if args.csv:
         write_csv(args.csv, pd.DataFrame(rows))
 
@@ -103,17 +106,19 @@ def write_atomic_files(split_dir: Path, out: Path) -> str:
     return name
 
 
-def run_recbole(python: Path, data_dir: str, name: str, model: str, epochs: int, lr: float, threads: int):
+def run_recbole(
+    python: Path, data_dir: str, name: str, model: str, epochs: int, lr: float, threads: int, seed: int
+) -> dict:
     command = [python, HERE / "recbole_worker.py", data_dir, name, "--model", RECBOLE_MODELS[model]]
-    command += ["--epochs", str(epochs), "--lr", str(lr), "--threads", str(threads)]
+    command += ["--epochs", str(epochs), "--lr", str(lr), "--threads", str(threads), "--seed", str(seed)]
     done = subprocess.run(command, check=True, stdout=subprocess.PIPE, text=True, cwd=data_dir)
     summary = json.loads(done.stdout.strip().splitlines()[-1])
     return outcome(summary["epoch_seconds"], summary["eval_seconds"], summary)
 
 
-def run_specrec(split_dir: Path, model_name: str, epochs: int, lr: float, threads: int) -> dict:
+def run_specrec(split_dir: Path, model_name: str, epochs: int, lr: float, threads: int, seed: int) -> dict:
     """The same protocol through specrec's own training step and evaluation."""
-    torch.manual_seed(0)
+    torch.manual_seed(seed)
     data = load_data(split_dir, "cpu")
     settings = TrainSettings(lr=lr, batch_size=4096, dim=64, device="cpu")
     users, items = data.train.pairs()
@@ -124,7 +129,7 @@ def run_specrec(split_dir: Path, model_name: str, epochs: int, lr: float, thread
     recbole_init(model, model_name, data.split.n_users)
     recipe = Recipe.from_resolved(resolve_recipe("bpr", {"bpr": BPR}, {}))
     optimizer = make_optimizer(model, recipe, settings)
-    generator = torch.Generator().manual_seed(0)
+    generator = torch.Generator().manual_seed(seed)
     epoch_seconds = []
     for epoch in range(epochs):
         start = time.perf_counter()
@@ -163,19 +168,24 @@ def outcome(epoch_seconds: list[float], eval_seconds: float, metrics: dict) -> d
     }
 
 
-def print_pair(split_dir: Path, model: str, ours: dict, theirs: dict) -> None:
-    print(
-        f"\n{split_dir} {model}-BPR\n"
-        f"{'':<10} {'s/epoch':>8} {'s/eval':>7} {'Recall@20':>10} {'NDCG@20':>8}\n"
-        + "".join(
-            f"{tool:<10} {r['epoch_seconds']:>8.3f} {r['eval_seconds']:>7.3f} {r['recall@20']:>10.4f} "
-            f"{r['ndcg@20']:>8.4f}\n"
-            for tool, r in (("RecBole", theirs), ("specrec", ours))
+def print_comparison(split_dir: Path, model: str, runs: dict[str, list[dict]]) -> None:
+    """Means over seeds (± the standard deviation of the metrics with several seeds) and the speed-ups."""
+    means = {tool: pd.DataFrame(results).mean() for tool, results in runs.items()}
+    spread = {tool: pd.DataFrame(results).std(ddof=1) for tool, results in runs.items()}
+    lines = [f"\n{split_dir} {model}-BPR, {len(runs['specrec'])} seed(s)"]
+    lines.append(f"{'':<10} {'s/epoch':>8} {'s/eval':>7} {'Recall@20':>16} {'NDCG@20':>16}")
+    for tool, mean in means.items():
+        metrics = [
+            f"{mean[name]:.4f}" + (f" ± {spread[tool][name]:.4f}" if len(runs[tool]) > 1 else "")
+            for name in ("recall@20", "ndcg@20")
+        ]
+        lines.append(
+            f"{tool:<10} {mean['epoch_seconds']:>8.3f} {mean['eval_seconds']:>7.3f} "
+            f"{metrics[0]:>16} {metrics[1]:>16}"
         )
-        + f"{'speed-up':<10} {theirs['epoch_seconds'] / ours['epoch_seconds']:>7.1f}x "
-        f"{theirs['eval_seconds'] / ours['eval_seconds']:>6.1f}x\n",
-        flush=True,
-    )
+    ratio = {key: means["RecBole"][key] / means["specrec"][key] for key in ("epoch_seconds", "eval_seconds")}
+    lines.append(f"{'speed-up':<10} {ratio['epoch_seconds']:>7.1f}x {ratio['eval_seconds']:>6.1f}x")
+    print("\n".join(lines), flush=True)
 
 
 if __name__ == "__main__":
