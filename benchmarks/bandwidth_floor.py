@@ -21,12 +21,10 @@ from pathlib import Path
 
 import pandas as pd
 import torch
-import yaml
-from epoch_times import synchronize, time_run
+from epoch_times import set_up, synchronize, time_run
 
 from specrec.io import write_csv
-from specrec.runtime import keep_freed_memory
-from specrec.train import TrainSettings, load_data
+from specrec.train import load_data
 
 
 def mf_step_bytes(n_nodes: int, batch: int, dim: int, negatives: int = 1) -> int:
@@ -64,12 +62,8 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=1)
     parser.add_argument("--csv", type=Path)
     args = parser.parse_args()
-    torch.set_num_threads(args.threads)
-    keep_freed_memory()  # as a training job does
-    config = yaml.safe_load(open(args.config))
-    settings = TrainSettings.from_config(config["train"] | {"device": args.device})
+    config, settings, name = set_up(args)
     bandwidth = copy_bandwidth(args.device)
-    name = torch.cuda.get_device_name(args.device) if args.device.startswith("cuda") else "cpu"
     print(f"{name}: measured copy bandwidth {bandwidth / 1e9:.0f} GB/s")
     print(f"{'split':<36} {'model':<9} {'s/epoch':>8} {'GB/epoch':>9} {'floor s':>8} {'share':>6}")
     rows = []

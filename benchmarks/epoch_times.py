@@ -42,11 +42,7 @@ def main() -> None:
     )
     parser.add_argument("--csv", type=Path, help="also write the table here")
     args = parser.parse_args()
-    torch.set_num_threads(args.threads)
-    keep_freed_memory()  # as a training job does
-    config = yaml.safe_load(open(args.config))
-    settings = TrainSettings.from_config(config["train"] | {"device": args.device})
-    device_name = torch.cuda.get_device_name(args.device) if args.device.startswith("cuda") else "cpu"
+    config, settings, device_name = set_up(args)
     print(f"device: {device_name}, torch {torch.__version__}, {args.threads} CPU threads")
     print(f"{'split':<36} {'model':<10} {'recipe':<16} {'s/epoch':>8} {'s/eval':>7} {'users x items':>14}")
     rows = []
@@ -74,6 +70,16 @@ def main() -> None:
             )
     if args.csv:
         write_csv(args.csv, pd.DataFrame(rows))
+
+
+def set_up(args) -> tuple[dict, TrainSettings, str]:
+    """Threads and allocator as a training job has them; the config, its train settings, the device's name."""
+    torch.set_num_threads(args.threads)
+    keep_freed_memory()
+    config = yaml.safe_load(open(args.config))
+    settings = TrainSettings.from_config(config["train"] | {"device": args.device})
+    device_name = torch.cuda.get_device_name(args.device) if args.device.startswith("cuda") else "cpu"
+    return config, settings, device_name
 
 
 def time_run(data, model_name: str, recipe_name: str, config: dict, settings, args) -> tuple[float, float]:
