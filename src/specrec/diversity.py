@@ -130,6 +130,7 @@ def top_k_lists_scored(
     with fewer than k candidates raises, rather than silently listing excluded items.
     """
     out = []
+    # the score width is the item count of the exclusion sets; without them it is unknown, and not capped
     batch_size = block_rows(batch_size, exclude[0].n_items if exclude else 1, users.device)
     with torch.no_grad():
         for start in range(0, users.numel(), batch_size):

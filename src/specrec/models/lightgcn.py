@@ -14,7 +14,7 @@ split back into the user table (first |U| rows) and the item table. Scores are d
 Â is built once and kept in CSR form as buffers (moved by `.to(device)`, left out of the state dict since it
 is derived from the training split); every layer is one sparse @ dense product, so memory is O(nnz + N·d),
 never O(N²). E = P E⁰ with P = Σ_k a_k Â^k symmetric, so the backward pass is P applied to the gradient: K
-CSR products each way, no layer kept, no transpose built by autograd (about 10x slower on a CPU).
+CSR products each way and no layer kept (autograd would build Âᵀ instead, about 10x slower on a CPU).
 """
 
 from __future__ import annotations
