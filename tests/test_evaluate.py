@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from specrec.evaluate import block_metric_sums, rank_metrics
+from specrec.evaluate import block_metric_sums, rank_metrics, top_k
 from specrec.interactions import UserItems
 
 
@@ -156,3 +156,48 @@ def test_contains_by_bitmap_and_by_binary_search_agree(monkeypatch):
     expected = {(int(u), int(i)) for u, i in zip(users, items, strict=True)}
     truth = [(int(u), int(i)) in expected for u, i in zip(qu, qi, strict=True)]
     assert by_bitmap.contains(qu, qi).tolist() == by_search.contains(qu, qi).tolist() == truth
+
+
+def reference_top_k(scores: torch.Tensor, k: int) -> list[list[int]]:
+    """The documented order, one row at a time: score descending, then item id ascending."""
+    return [
+        sorted(range(len(row)), key=lambda item: (-row[item], item))[:k] for row in scores.double().tolist()
+    ]
+
+
+@pytest.mark.parametrize("k", [1, 3, 7, 12])
+def test_top_k_breaks_ties_by_lowest_item_id(k):
+    generator = torch.Generator().manual_seed(0)
+    # few distinct values: most rows tie across the k-th place, and inside the list
+    scores = torch.randint(0, 4, (64, 12), generator=generator).float()
+    scores[0] = 1.0  # a row of one value
+    scores[1, ::2] = -torch.inf  # masked items tie too
+    assert top_k(scores, k).tolist() == reference_top_k(scores, k)
+
+
+def test_top_k_of_popularity_like_counts():
+    """Item counts with ties across the cut: the tied items with the lowest ids get in, in id order."""
+    counts = torch.tensor([[5.0, 3, 5, 3, 3, 1, 5, 3]])
+    assert top_k(counts, 5).tolist() == [[0, 2, 6, 1, 3]]
+
+
+def test_top_k_ranks_nan_last_and_refuses_k_above_the_item_count():
+    scores = torch.tensor([[0.5, float("nan"), 0.9, 0.1]])
+    assert top_k(scores, 3).tolist() == [[2, 0, 3]]
+    with pytest.raises(ValueError, match="larger than the number of items"):
+        top_k(scores, 5)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_top_k_is_the_same_on_cuda():
+    generator = torch.Generator().manual_seed(1)
+    scores = torch.randint(0, 5, (300, 2000), generator=generator).float()
+    assert torch.equal(top_k(scores.cuda(), 20).cpu(), top_k(scores, 20))
+
+
+def test_tie_order_does_not_move_the_metrics():
+    """All items score the same: the list is items 0..k-1, whichever way the kernel would return ties."""
+    items = torch.ones(6, 1)
+    target = UserItems.from_pairs([0, 0], [0, 5], n_users=1, n_items=6)
+    m = rank_metrics(torch.ones(1, 1), items, target, ks=[2])
+    assert m["recall@2"] == pytest.approx(0.5) and m["mrr@2"] == pytest.approx(1.0)

@@ -18,7 +18,7 @@ import torch
 import torch.nn.functional as F
 
 from specrec import io
-from specrec.evaluate import block_rows
+from specrec.evaluate import block_rows, top_k
 from specrec.interactions import UserItems
 
 
@@ -139,10 +139,10 @@ def top_k_lists_scored(
             for seen in exclude:
                 rows, items = seen.rows(block)
                 scores[rows, items] = -torch.inf
-            top = torch.topk(scores, k, dim=1)
-            if torch.isneginf(top.values).any():
+            top = top_k(scores, k)
+            if torch.isneginf(scores.gather(1, top[:, -1:])).any():
                 raise ValueError(f"a user has fewer than k={k} items left after exclusion")
-            out.append(top.indices)
+            out.append(top)
     return torch.cat(out) if out else torch.empty(0, k, dtype=torch.long)
 
 

@@ -13,6 +13,44 @@ import torch
 from specrec.interactions import UserItems
 
 
+def top_k(scores: torch.Tensor, k: int) -> torch.Tensor:
+    """(B x k) ids of the k highest scores of each row, best first; equal scores in id order (lowest first).
+
+    `torch.topk` leaves the order of ties to the kernel (it differs between CPU and GPU, and between
+    versions), and with popularity-like scores the tie order alone moves Recall@20 by 10 %. Here the list
+    is the first k items of the order (score descending, item id ascending) on every device. A row whose
+    k-th and (k+1)-th best scores tie has its boundary settled from the full row (the tied items with the
+    lowest ids get in); other rows only re-order their k items. NaN scores rank below every number.
+    """
+    n = scores.shape[1]
+    if k > n:
+        raise ValueError(f"k={k} is larger than the number of items ({n})")
+    if torch.isnan(scores).any():  # topk would rank NaN above everything
+        scores = scores.nan_to_num(nan=-torch.inf)
+    values, ids = torch.topk(scores, min(k + 1, n), dim=1)
+    if k < n:
+        boundary = torch.nonzero(values[:, k - 1] == values[:, k]).squeeze(1)
+        values, ids = values[:, :k].contiguous(), ids[:, :k].contiguous()
+        if boundary.numel():
+            rows = scores[boundary]
+            ids[boundary] = _tied_boundary(rows, values[boundary, -1:], k)
+            values[boundary] = rows.gather(1, ids[boundary])
+    # ids ascending, then a stable sort by score descending: ties stay in id order
+    ids, by_id = ids.sort(dim=1)
+    order = values.gather(1, by_id).sort(dim=1, descending=True, stable=True).indices
+    return ids.gather(1, order)
+
+
+def _tied_boundary(scores: torch.Tensor, kth: torch.Tensor, k: int) -> torch.Tensor:
+    """(R x k) ids (ascending) of every score above the k-th best `kth`, filled up with the lowest-id
+    items that score exactly `kth`."""
+    above = scores > kth
+    tied = scores == kth
+    room = k - above.sum(1, keepdim=True)
+    keep = above | (tied & (tied.cumsum(1) <= room))
+    return keep.nonzero()[:, 1].view(-1, k)
+
+
 def discounts(k: int, device=None) -> torch.Tensor:
     """1 / log2(r + 1) for ranks r = 1..k."""
     return 1.0 / torch.log2(torch.arange(2, k + 2, dtype=torch.float64, device=device))
@@ -116,7 +154,7 @@ def scored_rank_metrics(
             for seen in exclude:
                 rows, items = seen.block(start, stop)
                 scores[rows, items] = -torch.inf
-            top = torch.topk(scores, k_max, dim=1).indices
+            top = top_k(scores, k_max)
             hits = target.dense_block(start, stop).gather(1, top)
             block = block_metric_sums(hits[keep], counts[start:stop][keep], ks)
             for name, values in block.items():
