@@ -3,7 +3,7 @@ import math
 import pytest
 import torch
 
-from specrec.ctr import auc, ctr_metrics, ctr_rows, f1
+from specrec.ctr import auc, batched_ctr_metrics, ctr_metrics, ctr_rows, f1
 from specrec.interactions import UserItems
 
 
@@ -101,3 +101,24 @@ def test_sigmoid_threshold_is_on_probabilities():
     logit = torch.tensor([math.log(3.0)])
     assert f1(logit, torch.tensor([1]), threshold=0.7) == 1.0
     assert f1(logit, torch.tensor([1]), threshold=0.8) == 0.0
+
+
+def test_batched_ctr_metrics_follow_kgcns_eval_loop():
+    """KGCN's ctr_eval: while start + batch_size <= n, AUC and F1 of rows [start, start + batch_size);
+    the mean of the per-batch values. Our rows are shuffled first (KGCN's come in random order)."""
+    generator = torch.Generator().manual_seed(0)
+    scores = torch.randn(1000, generator=generator, dtype=torch.float64)
+    labels = (torch.rand(1000, generator=generator) < 0.5).long()
+    result = batched_ctr_metrics(scores, labels, 128, torch.Generator().manual_seed(7))
+    order = torch.randperm(1000, generator=torch.Generator().manual_seed(7))
+    s, y = scores[order].tolist(), labels[order].tolist()
+    aucs, f1s, start = [], [], 0
+    while start + 128 <= len(s):
+        aucs.append(pairwise_auc(s[start : start + 128], y[start : start + 128]))
+        f1s.append(f1(s[start : start + 128], y[start : start + 128]))
+        start += 128
+    assert result["batches"] == 7 == len(aucs)  # 1000 // 128: the last 104 rows are dropped
+    assert result["auc"] == pytest.approx(sum(aucs) / len(aucs))
+    assert result["f1"] == pytest.approx(sum(f1s) / len(f1s))
+    with pytest.raises(ValueError, match="larger than the 1000 CTR test rows"):
+        batched_ctr_metrics(scores, labels, 2000, generator)

@@ -127,6 +127,19 @@ def softmax_weight(tau_of):
     return weight_for
 
 
+def test_directspec_norm_penalty_against_the_gcn_codes_sum(tensors):
+    """DirectSpec's LightGCN code: (sum_b -log sigma(<u^_b, i^_b>) + reg * sum of squares of U^, I^) / B."""
+    u, p, _ = tensors
+    parts = LOSSES["directspec_plus"](alpha=0.8, tau=3.0, norm_penalty=0.01)(batch_of(u, p))
+    weight = softmax_weight(lambda side, b, k: 3.0)
+    users, items = reference_filter(u, 0.8, weight(u, "user")), reference_filter(p, 0.8, weight(p, "item"))
+    summed = sum(-torch.log(torch.sigmoid(a @ b)) for a, b in zip(users, items, strict=True))
+    squares = sum(a.square().sum() + b.square().sum() for a, b in zip(users, items, strict=True))
+    total = parts["directspec_plus"] + parts["directspec_plus_norm"]
+    assert_same(total, (summed + 0.01 * squares) / B, (u, p))
+    assert "directspec_norm" in LOSSES["directspec"](norm_penalty=0.01)(batch_of(u, p))
+
+
 def test_directspec_plus_against_loops(tensors):
     u, p, _ = tensors
     value = LOSSES["directspec_plus"](alpha=0.8, tau=3.0)(batch_of(u, p))["directspec_plus"]
@@ -166,6 +179,14 @@ def test_stable_rank_regularizer_against_numpy():
     assert float(REGULARIZERS["stable_rank"](table)) == pytest.approx(-(sigma**2).sum() / sigma[0] ** 2 / 8)
 
 
+def test_stable_rank_regularizer_has_the_gradient_of_the_svd_form(tensors):
+    """The Gram-matrix form (tr G / lambda_max) against -||X~||_F^2 / ||X~||_2^2 / d through an exact SVD."""
+    u, _, _ = tensors
+    sigma = torch.linalg.svdvals(torch.nn.functional.normalize(u, dim=-1))
+    reference = -(sigma.square().sum() / sigma[0].square()) / u.shape[1]
+    assert_same(REGULARIZERS["stable_rank"](u), reference, (u,))
+
+
 def test_uniformity_regularizer_against_loops(tensors):
     u, _, _ = tensors
     value = REGULARIZERS["uniformity"](u)
@@ -198,9 +219,26 @@ def test_recipe_names_resolve_to_a_loss_and_phased_regularizers():
         {"name": "uniformity", "gamma": 1.0, "phase": "tune"},
         {"name": "stable_rank", "gamma": 2.0, "phase": "warm"},
     ]
-    assert resolved["warm"] == {"epochs": 5, "until": "epochs"}
+    assert resolved["warm"] == {"epochs": 5, "until": "epochs", "count_from": 1}
     plus = Recipe.from_resolved(resolve_recipe("directspec_plus", RECIPES, ADDONS))
     assert (plus.optimizer, plus.lr, plus.lr_decay, plus.loss.alpha) == ("sgd", 10, 0.99, 0.5)
+
+
+def test_per_model_keys_override_the_recipe_for_that_model_only():
+    on_gcn = {"lightgcn": {"lr_decay": 0.9999, "norm_penalty": 0.01}}
+    recipes = {"ds": {**RECIPES["directspec_plus"], "per_model": on_gcn}}
+    on_mf = Recipe.from_resolved(resolve_recipe("ds", recipes, ADDONS, model="mf"))
+    on_gcn = Recipe.from_resolved(resolve_recipe("ds", recipes, ADDONS, model="lightgcn"))
+    assert (on_mf.lr_decay, on_mf.loss.norm_penalty) == (0.99, 0.0)
+    assert (on_gcn.lr_decay, on_gcn.loss.norm_penalty) == (0.9999, 0.01)
+    assert "per_model" not in resolve_recipe("ds", recipes, ADDONS)
+
+
+def test_stablerankregs_warm_start_counts_from_zero():
+    """`epoch > warm_start_epochs` over epochs 0, 1, ...: warm_epochs 5 regularises 6 epochs."""
+    addons = {"paper": {**ADDONS["sr_warm"], "warm_count_from": 0}}
+    assert Recipe.from_resolved(resolve_recipe("bpr+paper", RECIPES, addons)).last_warm_epoch == 6
+    assert Recipe.from_resolved(resolve_recipe("bpr+sr_warm", RECIPES, ADDONS)).last_warm_epoch == 5
 
 
 def test_warm_phase_swaps_the_recipes_own_regularizers_for_the_warm_ones(tensors):

@@ -245,6 +245,17 @@ def test_results_table_means_and_stds(results, tmp_path):
     assert [row.split("|")[3].strip() for row in mf_rows] == ["bpr", "softmax", "bpr_sr"]
 
 
+def test_results_table_shows_the_configured_recalls(results, tmp_path):
+    md = tmp_path / "r.md"
+    tables.results_table(files(results, "metrics.json"), tmp_path / "r.csv", md, recalls=["recall_micro"])
+    header = md.read_text().splitlines()[0]
+    assert "Recall-micro@20" in header and "Recall@20" not in header and "Recall-trunc@20" not in header
+    table = pd.read_csv(tmp_path / "r.csv").set_index(["dataset", "model", "recipe"])
+    assert table.loc[("ml-toy", "mf", "softmax"), "recall_micro@20_mean"] == pytest.approx(3 * 0.11)
+    with pytest.raises(ValueError, match="unknown recall"):
+        tables.results_table(files(results, "metrics.json"), tmp_path / "r.csv", md, recalls=["recal"])
+
+
 def test_spectrum_table_means(results, tmp_path):
     csv, md = tmp_path / "spectrum.csv", tmp_path / "spectrum.md"
     tables.spectrum_table(files(results, "spectrum.json"), csv, md)
@@ -356,6 +367,21 @@ def test_beyond_accuracy_table_averages_seeds_and_reads_the_cold_bin(results, tm
     assert bpr["cold_ndcg@20_mean"] == pytest.approx(np.mean(ndcgs) / 2)
     assert bpr["ild_genre_mean"] == pytest.approx(1.0)
     assert "Cold NDCG@20" in (tmp_path / "b.md").read_text()
+    assert "AUC (batches)" not in (tmp_path / "b.md").read_text()  # no run has KGCN's batched figure
+
+
+def test_beyond_accuracy_table_shows_kgcns_batched_ctr_beside_the_whole_set(results, tmp_path):
+    runs = [f.parent for f in files(results, "metrics.json")]
+    for run in runs:
+        metrics = json.loads((run / "metrics.json").read_text())
+        metrics["test_ctr_batched"] = {"auc": 0.7, "f1": 0.6, "batch_size": 64, "batches": 3}
+        (run / "metrics.json").write_text(json.dumps(metrics))
+    table = tables.beyond_accuracy_table(
+        [r / "metrics.json" for r in runs], [r / "diversity.json" for r in runs],
+        [r / "activity.csv" for r in runs], tmp_path / "b.csv", tmp_path / "b.md", RECIPES,
+    )  # fmt: skip
+    assert (table["auc_batched_mean"] == 0.7).all() and "auc_mean" in table
+    assert "| AUC (batches) | F1 (batches) |" in (tmp_path / "b.md").read_text()
 
 
 def test_results_index_has_one_row_per_run_and_every_metric(results, tmp_path):

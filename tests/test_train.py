@@ -337,3 +337,77 @@ def test_gather_rows_has_the_gradient_of_indexing():
     table.grad = None
     only_first.sum().backward()
     assert torch.allclose(table.grad, torch.bincount(ids[0], minlength=5).float().unsqueeze(1).expand(5, 4))
+
+
+def stablerankreg_phases(curve: list[float], warm_start_epochs: int, patience: int) -> list[str]:
+    """StableRankReg's training loop (train.py), reduced to its phase switch and early stopping: epochs
+    count from 0, the warm phase ends when epoch > warm_start_epochs, and the counter of epochs without a
+    better validation NDCG carries over into the tune phase, where it stops training."""
+    phases, best, counter = [], 0.0, 0
+    for epoch, ndcg in enumerate(curve):
+        phase = "tune" if epoch > warm_start_epochs else "warm"
+        phases.append(phase)
+        if ndcg > best:
+            best, counter = ndcg, 0
+        else:
+            counter += 1
+            if phase == "tune" and counter >= patience:
+                break
+    return phases
+
+
+def scripted_validation(monkeypatch, curve: list[float]) -> None:
+    """Validation returns the next value of `curve`, so early stopping sees a chosen learning curve."""
+    values = iter(curve)
+
+    def validate(*_args, **_kwargs):
+        value = next(values)
+        return {"valid_recall@20": value, "valid_ndcg@20": value}
+
+    monkeypatch.setattr(train_module, "validate", validate)
+
+
+CURVES = {
+    "stalls at once": [0.1] + [0.05] * 29,
+    "stalls in the warm phase, recovers": [0.1, 0.05, 0.05, 0.05, 0.05, 0.05, 0.05, 0.2] + [0.1] * 22,
+    "improves, then stalls": [0.01 * (e + 1) for e in range(12)] + [0.05] * 18,
+}
+
+
+@pytest.mark.parametrize("curve", CURVES.values(), ids=CURVES.keys())
+def test_the_paper_warm_start_protocol_matches_stablerankregs_loop(split_dir, tmp_path, monkeypatch, curve):
+    """warm_count_from: 0 and patience_after_warm: carry give the paper's loop epoch for epoch."""
+    addons = ADDONS | {"paper_warm": {**ADDONS["sr_warm"], "warm_epochs": 5, "warm_count_from": 0}}
+    run_spec = spec(split_dir, tmp_path, epochs=30, patience=5, patience_after_warm="carry")
+    run_spec.recipe = resolve_recipe("bpr+paper_warm", RECIPES, addons)
+    scripted_validation(monkeypatch, curve)
+    run(run_spec)
+    phases = pd.read_csv(tmp_path / "epochs.csv")["phase"].tolist()
+    assert phases == stablerankreg_phases(curve, warm_start_epochs=5, patience=5)
+    if curve is CURVES["stalls at once"]:
+        assert len(phases) == 7  # 6 warm epochs, then one tune epoch finds the counter at its limit
+
+
+def test_the_default_warm_start_regularises_warm_epochs_and_resets_patience(split_dir, tmp_path, monkeypatch):
+    addons = ADDONS | {"five": {**ADDONS["sr_warm"], "warm_epochs": 5}}
+    run_spec = spec(split_dir, tmp_path, epochs=30, patience=5)
+    run_spec.recipe = resolve_recipe("bpr+five", RECIPES, addons)
+    scripted_validation(monkeypatch, CURVES["stalls at once"])
+    run(run_spec)
+    # 5 warm epochs; the tune phase starts with a fresh patience of 5 epochs
+    assert pd.read_csv(tmp_path / "epochs.csv")["phase"].tolist() == ["warm"] * 5 + ["tune"] * 5
+
+
+def test_kgcns_batched_ctr_figure_is_recorded_beside_the_whole_set(split_dir, tmp_path):
+    metrics = run(spec(split_dir, tmp_path, epochs=2, ctr_batch_size=16))
+    batched, whole = metrics["test_ctr_batched"], metrics["test_ctr"]
+    assert batched["batch_size"] == 16 and batched["batches"] >= 1 and set(whole) == {"auc", "f1"}
+    assert 0 <= batched["auc"] <= 1 and "test_ctr_batched" not in run(
+        spec(split_dir, tmp_path / "b", epochs=2)
+    )
+
+
+def test_a_recipe_may_cap_its_own_epochs(split_dir, tmp_path):
+    run_spec = spec(split_dir, tmp_path, epochs=12)
+    run_spec.recipe = resolve_recipe("capped", {"capped": {**RECIPES["bpr"], "epochs": 3}}, ADDONS)
+    assert run(run_spec)["epochs_run"] == 3

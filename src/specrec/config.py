@@ -56,7 +56,7 @@ def check_config(config: dict) -> None:
                 try:
                     # build the loss, so a misspelt parameter (in a recipe or a grid) stops the workflow
                     # before any job runs rather than when its training job starts
-                    build_loss(_resolve(config, run)["loss"])
+                    build_loss(_resolve(config, run, model)["loss"])
                 except (RecipeError, tuning.GridError) as error:
                     raise ConfigError(f"model {model!r}: {error}") from None
     # a grid may go unused (a study config narrows the runs of another), but must name a defined recipe
@@ -69,16 +69,17 @@ def _grids(config: dict) -> dict:
     return config.get("tune", {}).get("grids", {})
 
 
-def run_recipe(config: dict, name: str) -> dict:
-    """The resolved recipe of a run name such as `directau+sr_warm` or `bpr~lr=0.01` ({} for `none`)."""
-    return {} if name == NO_RECIPE else _resolve(config, name)
+def run_recipe(config: dict, name: str, model: str | None = None) -> dict:
+    """The resolved recipe of a run name such as `directau+sr_warm` or `bpr~lr=0.01` ({} for `none`), with
+    the recipe's `per_model` overrides for `model`."""
+    return {} if name == NO_RECIPE else _resolve(config, name, model)
 
 
-def _resolve(config: dict, name: str) -> dict:
+def _resolve(config: dict, name: str, model: str | None = None) -> dict:
     recipe, _ = tuning.split_run_name(name)
     values = tuning.setting_values(name, _grids(config))
     recipes, addons = tuning.with_setting(recipe, values, config["recipes"], config["regularizers"])
-    return resolve_recipe(recipe, recipes, addons)
+    return resolve_recipe(recipe, recipes, addons, model)
 
 
 def _check_names(what: str, given, valid: list[str]) -> None:

@@ -113,3 +113,35 @@ def f1(scores, labels, threshold: float = 0.5) -> float:
 def ctr_metrics(scores, labels) -> dict[str, float]:
     """{"auc": ..., "f1": ...} of logits `scores` against 0/1 `labels`."""
     return {"auc": auc(scores, labels), "f1": f1(scores, labels)}
+
+
+def batched_ctr_metrics(scores, labels, batch_size: int, generator: torch.Generator) -> dict[str, float]:
+    """KGCN's reported AUC and F1: the mean over fixed-size batches of the test rows, the last incomplete
+    batch dropped (its `ctr_eval` loop runs while start + batch_size <= n).
+
+    KGCN's test rows come in random order (its split draws them at random); ours are built positives
+    first, so they are shuffled once with `generator` before batching. A batch holding a single label has no
+    AUC and is left out of both means (`batches` counts the batches averaged).
+    """
+    scores = torch.as_tensor(scores).flatten()
+    labels = torch.as_tensor(labels, device=scores.device).flatten()
+    n_batches = scores.numel() // batch_size
+    if n_batches == 0:
+        raise ValueError(f"ctr_batch_size {batch_size} is larger than the {scores.numel()} CTR test rows")
+    order = torch.randperm(scores.numel(), generator=generator, device=scores.device)
+    order = order[: n_batches * batch_size]
+    results = [
+        ctr_metrics(batch_scores, batch_labels)
+        for batch_scores, batch_labels in zip(
+            scores[order].split(batch_size), labels[order].split(batch_size), strict=True
+        )
+        if 0 < int(batch_labels.count_nonzero()) < batch_size
+    ]
+    if not results:
+        raise ValueError("every CTR test batch holds a single label: no AUC")
+    return {
+        "auc": sum(r["auc"] for r in results) / len(results),
+        "f1": sum(r["f1"] for r in results) / len(results),
+        "batch_size": batch_size,
+        "batches": len(results),
+    }

@@ -6,9 +6,9 @@ a run names `base+addon+...` (e.g. `directau+sr_warm`). `resolve_recipe` turns t
 (stored with the run, part of its fingerprint); `Recipe.from_resolved` builds the callables.
 
 Phases follow StableRankReg's warm start: a recipe with a warm regulariser trains its first `warm_epochs`
-epochs (or, with `warm_until: stall`, until validation stops improving) with the base loss plus the warm
-regularisers only; afterwards with the base loss plus its own regularisers (DirectAU's uniformity). Add-ons
-without `warm_epochs` apply throughout.
+epochs (one more with `warm_count_from: 0`, as its code counts them; or, with `warm_until: stall`, until
+validation stops improving) with the base loss plus the warm regularisers only; afterwards with the base
+loss plus its own regularisers (DirectAU's uniformity). Add-ons without `warm_epochs` apply throughout.
 """
 
 from __future__ import annotations
@@ -33,22 +33,28 @@ RECIPE_KEYS = (
     "lr_decay",
     "batching",
     "batch_size",
+    "epochs",
 )
 
 
-ADDON_KEYS = ("regularizer", "gamma", "warm_epochs", "warm_until")  # the rest configures the term itself
+# the keys of an add-on that schedule it; the rest configures the term itself
+ADDON_KEYS = ("regularizer", "gamma", "warm_epochs", "warm_until", "warm_count_from")
 
 
 class RecipeError(ValueError):
     pass
 
 
-def resolve_recipe(name: str, recipes: dict, addons: dict) -> dict:
-    """`base+addon+...` -> {"loss": {...}, "regularizers": [...], "warm": {...} | None, ...}."""
+def resolve_recipe(name: str, recipes: dict, addons: dict, model: str | None = None) -> dict:
+    """`base+addon+...` -> {"loss": {...}, "regularizers": [...], "warm": {...} | None, ...}.
+
+    A recipe's `per_model` entry overrides its keys for one model (DirectSpec's LightGCN code decays the
+    learning rate by 0.9999 and adds a norm penalty where its MF code does neither)."""
     base, *extra = name.split("+")
     if base not in recipes:
         raise RecipeError(f"unknown recipe {base!r} in {name!r}; valid names: {', '.join(sorted(recipes))}")
     entry = dict(recipes[base])
+    entry |= entry.pop("per_model", {}).get(model, {})
     loss = {"name": entry.pop("loss")} | {k: v for k, v in entry.items() if k not in RECIPE_KEYS}
     regularizers = [
         {"name": reg, "gamma": float(gamma), "phase": "tune"}
@@ -69,7 +75,11 @@ def resolve_recipe(name: str, recipes: dict, addons: dict) -> dict:
         options = {key: value for key, value in spec.items() if key not in ADDON_KEYS}
         regularizers.append(term | ({"options": options} if options else {}))
         if is_warm:
-            warm = {"epochs": int(spec["warm_epochs"]), "until": spec.get("warm_until", "epochs")}
+            warm = {
+                "epochs": int(spec["warm_epochs"]),
+                "until": spec.get("warm_until", "epochs"),
+                "count_from": int(spec.get("warm_count_from", 1)),
+            }
     return {
         "loss": loss,
         "regularizers": regularizers,
@@ -92,10 +102,12 @@ class Recipe:
     terms: list[Term] = field(default_factory=list)
     warm_epochs: int = 0
     warm_until: str = "epochs"
+    warm_count_from: int = 1  # 0: StableRankReg counts epochs from 0 and warms while epoch <= warm_epochs
     n_negatives: int = 0
     sampler: str = "uniform"
     batching: str = "edges"
     batch_size: int | None = None
+    epochs: int | None = None  # a cap of this recipe's own (default train.epochs)
     init_std: float | None = None
     optimizer: str | None = None
     lr: float | None = None
@@ -116,6 +128,7 @@ class Recipe:
             terms=terms,
             warm_epochs=warm.get("epochs", 0),
             warm_until=warm.get("until", "epochs"),
+            warm_count_from=warm.get("count_from", 1),
             **options,
         )
         if getattr(loss, "needs_negatives", False) and recipe.n_negatives < 1:
@@ -125,6 +138,12 @@ class Recipe:
     @property
     def has_warm_phase(self) -> bool:
         return self.warm_epochs > 0
+
+    @property
+    def last_warm_epoch(self) -> int:
+        """The last epoch (counted from 1) of the warm phase: warm_epochs, or warm_epochs + 1 where epochs
+        are counted from 0 (StableRankReg's `epoch > warm_start_epochs` switch: 5 means 6 epochs)."""
+        return self.warm_epochs + 1 - self.warm_count_from
 
     def modules(self) -> list[torch.nn.Module]:
         """Loss parts with parameters of their own (the contrastive task's text projection): the training

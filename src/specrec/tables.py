@@ -20,15 +20,24 @@ from specrec.tuning import apply_selection, selection_frame
 PathLike = str | os.PathLike
 RUN_KEYS = ["dataset", "model", "recipe"]
 
-# (column in metrics.json, column label in the Markdown table)
-RESULT_METRICS = {
-    "recall@20": "Recall@20",
-    "recall_truncated@20": "Recall-trunc@20",
-    "ndcg@10": "NDCG@10",
-    "ndcg@20": "NDCG@20",
-    "ndcg@50": "NDCG@50",
+# the Recall@20 definitions a table may show (RESEARCH.md §1.1): (metrics.json name, Markdown label)
+RECALLS = {
+    "recall": "Recall@20",  # |L∩T| / |T|
+    "recall_truncated": "Recall-trunc@20",  # |L∩T| / min(K, |T|): DirectSpec's code
+    "recall_micro": "Recall-micro@20",  # Σ|L∩T| / Σmin(K, |T|): StableRankReg's code
 }
+DEFAULT_RECALLS = ("recall", "recall_truncated")
+NDCGS = {"ndcg@10": "NDCG@10", "ndcg@20": "NDCG@20", "ndcg@50": "NDCG@50"}
 BOLD_METRIC = "ndcg@20"
+
+
+def result_metrics(recalls: Sequence[str] = DEFAULT_RECALLS) -> dict[str, str]:
+    """(column in metrics.json, column label) of the main table: the chosen recalls at 20, then NDCG."""
+    unknown = [name for name in recalls if name not in RECALLS]
+    if unknown:
+        raise ValueError(f"unknown recall {unknown}; valid: {', '.join(RECALLS)}")
+    return {f"{name}@20": RECALLS[name] for name in recalls} | NDCGS
+
 
 SPECTRUM_COLUMNS = {
     "user_stable_rank": "User SR",
@@ -174,20 +183,23 @@ def results_table(
     selection: pd.DataFrame | None = None,
     baseline: str = "bpr",
     per_user_files: Sequence[PathLike] = (),
+    recalls: Sequence[str] = DEFAULT_RECALLS,
 ) -> pd.DataFrame:
     """Test metrics per (dataset, model, recipe) as mean ± std over seeds, with the best of each (dataset,
     model) in bold, the tuned setting, and the change of NDCG@20 against the reference recipe (an add-on
     run's base, else `baseline`) with a paired t-test over the seeds both ran and, given the runs'
     per_user.parquet, a Wilcoxon signed-rank test over users.
 
+    `recalls` names the Recall@20 definitions shown (`RECALLS`; config `report.recalls`).
     The CSV keeps full precision for downstream use; the Markdown is the human-readable view.
     """
+    shown = result_metrics(recalls)
     runs = apply_selection(metrics_frame(metrics_files), selection)
-    runs = runs.rename(columns={f"test_{m}": m for m in RESULT_METRICS})
-    missing = [m for m in [*RESULT_METRICS, "best_epoch", "train_seconds"] if m not in runs]
+    runs = runs.rename(columns={f"test_{m}": m for m in shown})
+    missing = [m for m in [*shown, "best_epoch", "train_seconds"] if m not in runs]
     if missing:
         raise ValueError(f"metrics.json files lack fields: {', '.join(missing)}")
-    table = _order_runs(_mean_std(runs, [*RESULT_METRICS, "best_epoch", "train_seconds"]), recipes)
+    table = _order_runs(_mean_std(runs, [*shown, "best_epoch", "train_seconds"]), recipes)
     by_run = runs.assign(split=split_labels(runs)).groupby(RUN_KEYS)
     labels = table.set_index(RUN_KEYS).index
     table.insert(3, "split", labels.map(by_run["split"].agg(lambda s: ", ".join(sorted(set(s))))))
@@ -202,10 +214,10 @@ def results_table(
     md = md.set_axis(["Dataset", "Model", "Recipe", "Setting", "Split", "Seeds"], axis=1)
     if not table["setting"].astype(bool).any():
         md = md.drop(columns="Setting")
-    for metric, label in RESULT_METRICS.items():
+    for metric, label in shown.items():
         md[label] = _bold_best(table, metric, _pm(table[f"{metric}_mean"], table[f"{metric}_std"]))
     md["vs"] = table["reference"].fillna("–")
-    md[f"Δ {RESULT_METRICS[BOLD_METRIC]}"] = table["relative_change"].map(
+    md[f"Δ {NDCGS[BOLD_METRIC]}"] = table["relative_change"].map(
         lambda v: "–" if pd.isna(v) else f"{100 * v:+.1f}%"
     )
     md["p (seeds)"] = table["p_seeds_ttest"].map(_p_value)
@@ -214,9 +226,9 @@ def results_table(
     md["Best epoch"] = _fmt(table["best_epoch_mean"], 1)
     md["Train (s)"] = _fmt(table["train_seconds_mean"], 1)
     numeric = [
-        *RESULT_METRICS.values(),
+        *shown.values(),
         "Seeds",
-        f"Δ {RESULT_METRICS[BOLD_METRIC]}",
+        f"Δ {NDCGS[BOLD_METRIC]}",
         "p (seeds)",
         "p (users)",
     ]
@@ -442,6 +454,8 @@ def convergence_table(
 BEYOND_ACCURACY = {
     "auc": "AUC",
     "f1": "F1",
+    "auc_batched": "AUC (batches)",  # KGCN's protocol: the mean over test batches (train.ctr_batch_size)
+    "f1_batched": "F1 (batches)",
     "recall@20": "Recall@20",
     "ndcg@20": "NDCG@20",
     "ild_genre": "ILD genre@20",
@@ -468,6 +482,8 @@ def beyond_accuracy_frame(
         metrics, diversity = io.read_json(metrics_file), io.read_json(diversity_file).get("20", {})
         cold = pd.read_csv(activity_file).iloc[0]
         row = run_id_from_path(metrics_file) | metrics.get("test_ctr", {})
+        batched = metrics.get("test_ctr_batched", {})
+        row |= {f"{key}_batched": batched[key] for key in ("auc", "f1") if key in batched}
         row |= {key: metrics["test"].get(key) for key in ("recall@20", "ndcg@20")}
         row |= {key: diversity.get(key) for key in ("ild_genre", "ild_text", "inter_list", "coverage")}
         rows.append(row | {"cold_ndcg@20": cold.get("ndcg@20"), "cold_bin": cold["bin"]})

@@ -24,7 +24,7 @@ import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from specrec import io
-from specrec.ctr import ctr_metrics, ctr_rows
+from specrec.ctr import batched_ctr_metrics, ctr_metrics, ctr_rows
 from specrec.data.split import Split, load_split
 from specrec.diversity import top_k_lists_scored
 from specrec.evaluate import Scorer, dot_scorer, scored_rank_metrics
@@ -66,8 +66,10 @@ class TrainSettings:
     batch_size: int = 4096
     epochs: int = 100
     patience: int = 5
+    patience_after_warm: str = "reset"  # or "carry": StableRankReg keeps counting across the switch
     init_std: float = 0.1
     eval_batch_size: int = 1024
+    ctr_batch_size: int | None = None  # KGCN's AUC/F1: mean over test batches of this size (None: off)
     ks: list[int] = field(default_factory=lambda: [10, 20, 50])
     mask_valid_at_test: bool = True
     restore_best: bool = True
@@ -321,8 +323,9 @@ class Checkpoint:
 
 
 def in_warm_phase(recipe: Recipe, epoch: int, best: dict, settings: TrainSettings) -> bool:
-    """The first warm_epochs epochs, or (warm_until: stall) until validation stalls, at most warm_epochs."""
-    if not recipe.has_warm_phase or best.get("warm_over") or epoch > recipe.warm_epochs:
+    """The warm epochs (`Recipe.last_warm_epoch`), or (warm_until: stall) until validation stalls, at most
+    that many."""
+    if not recipe.has_warm_phase or best.get("warm_over") or epoch > recipe.last_warm_epoch:
         return False
     return recipe.warm_until == "epochs" or best["bad"] < settings.patience
 
@@ -330,7 +333,9 @@ def in_warm_phase(recipe: Recipe, epoch: int, best: dict, settings: TrainSetting
 def fit(spec: RunSpec, model, data: Data, device: str) -> tuple[list[dict], int]:
     """Train with early stopping on validation NDCG@20; leaves the best epoch's weights in `model`.
 
-    Early stopping counts epochs without improvement throughout but only stops outside the warm phase.
+    Early stopping counts epochs without improvement throughout and stops after a tune-phase epoch that
+    brings the count to `patience` (StableRankReg's loop). When the warm phase ends the count starts afresh,
+    or with `patience_after_warm: carry` goes on, as in that loop.
     """
     settings = spec.settings
     recipe = Recipe.from_resolved(spec.recipe, spec.term_context())
@@ -350,14 +355,17 @@ def fit(spec: RunSpec, model, data: Data, device: str) -> tuple[list[dict], int]
         generator.set_state(state["generator"].cpu())  # RNG states are CPU byte tensors, even for CUDA
         history, best = state["history"], state["best"]
         log.info("resuming %s from epoch %d", spec.run_dir, len(history))
-    progress = tqdm(range(len(history) + 1, settings.epochs + 1), desc=str(spec.run_dir), mininterval=2.0)
+    epochs = recipe.epochs or settings.epochs
+    progress = tqdm(range(len(history) + 1, epochs + 1), desc=str(spec.run_dir), mininterval=2.0)
     parent = os.getppid()  # Snakemake: should it die, an orphaned job stops at the next epoch
     for epoch in progress:
+        if history and history[-1]["phase"] == "tune" and best["bad"] >= settings.patience:
+            break  # checked here rather than after the epoch, so that a resumed run stops too
         warm = in_warm_phase(recipe, epoch, best, settings)
         if not warm and recipe.has_warm_phase and not best.get("warm_over"):
-            best["warm_over"], best["bad"] = True, 0  # the tune phase starts with a fresh patience
-        if not warm and best["bad"] >= settings.patience:
-            break
+            best["warm_over"] = True
+            if settings.patience_after_warm == "reset":
+                best["bad"] = 0
         row = run_epoch(model, recipe, optimizer, data, settings, generator, warm) | {"epoch": epoch}
         if not math.isfinite(row["loss"]):
             kept = f"the checkpoint of epoch {len(history)} is kept" if history else "no epoch finished"
@@ -469,14 +477,18 @@ def pair_scorer(model):
     return lambda users, items: (user_table[users] * item_table[items]).sum(-1)
 
 
-def test_ctr(model, data: Data, device: str, chunk: int = 65536) -> dict:
+def test_ctr(model, data: Data, device: str, batch_size: int | None = None, chunk: int = 65536) -> dict:
     """AUC and F1 on KGCN-style test rows: every test positive and one never-seen item per positive, drawn
-    with a fixed seed so that every model and run of a split is scored on the same rows."""
+    with a fixed seed so that every model and run of a split is scored on the same rows. `test_ctr` is over
+    the whole set; with `batch_size`, `test_ctr_batched` is KGCN's mean over test batches."""
     generator = torch.Generator(device=device).manual_seed(CTR_SEED)
     users, items, labels = ctr_rows(data.test, [data.train, data.valid], generator)
     scorer = pair_scorer(model)
     scores = torch.cat([scorer(u, i) for u, i in zip(users.split(chunk), items.split(chunk), strict=True)])
-    return ctr_metrics(scores.float(), labels)
+    result = {"test_ctr": ctr_metrics(scores.float(), labels)}
+    if batch_size:
+        result["test_ctr_batched"] = batched_ctr_metrics(scores.float(), labels, batch_size, generator)
+    return result
 
 
 def model_options(spec: RunSpec) -> dict:
@@ -506,7 +518,7 @@ def final_metrics(spec: RunSpec, model, data: Data, device: str) -> tuple[dict, 
         users = torch.tensor(per_user["user"].to_numpy(), device=device)
         k = min(max(settings.ks), data.split.n_items)
         lists = top_k_lists_scored(scorer, users, test_exclude, k, settings.eval_batch_size)
-        ctr = test_ctr(model, data, device)
+        ctr = test_ctr(model, data, device, settings.ctr_batch_size)
     top_lists = {"user": per_user["user"].to_numpy(), "items": lists.cpu().numpy()}
     metrics = {
         "dataset": spec.dataset,
@@ -515,7 +527,7 @@ def final_metrics(spec: RunSpec, model, data: Data, device: str) -> tuple[dict, 
         "seed": spec.seed,
         "valid": valid,
         "test": test,
-        "test_ctr": ctr,
+        **ctr,
         "split": data.split.protocol,
         "device": device,
         "provenance": provenance(device)

@@ -128,6 +128,7 @@ rule summary_tables:
         **rule_resources("summary_tables"),
     params:
         baseline=config["report"]["baseline"],
+        recalls=config["report"]["recalls"],
     script:
         "../scripts/tables.py"
 

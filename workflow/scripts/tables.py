@@ -10,6 +10,7 @@ tables.results_table(
     out.results_csv,
     out.results_md,
     baseline=snakemake.params.baseline,
+    recalls=snakemake.params.recalls,
     per_user_files=inputs.per_user,
     **chosen,
 )

@@ -8,6 +8,8 @@ together (no negatives): E^ = E - alpha * W E, and L = -mean_b log sigma(<u^_b, 
   correlated samples (the gradient weighting of the uniformity loss). With tau0/tau1 set, the temperature
   is individual: tau0 for two users (items) that share an interaction, tau1 for two that do not.
 All products are (B x B) or (d x d) in the batch: never a dense |U| x |U| or |I| x |I| matrix.
+`norm_penalty` (DirectSpec's LightGCN code, reg = 0.01) adds reg * (||U^||_F^2 + ||I^||_F^2) / B, the
+squared norms of the filtered batch taken before the code divides its summed loss by the batch size.
 """
 
 from __future__ import annotations
@@ -25,6 +27,15 @@ def positive_pair_loss(users_hat: torch.Tensor, items_hat: torch.Tensor) -> torc
     return -F.logsigmoid((users_hat * items_hat).sum(-1)).mean()
 
 
+def filtered_loss(name: str, users_hat: torch.Tensor, items_hat: torch.Tensor, norm_penalty: float) -> dict:
+    """The positive-pair loss, and with a norm penalty its own part: reg * (||U^||^2 + ||I^||^2) / B."""
+    parts = {name: positive_pair_loss(users_hat, items_hat)}
+    if norm_penalty:
+        squared = users_hat.square().sum() + items_hat.square().sum()
+        parts[f"{name}_norm"] = norm_penalty * squared / users_hat.shape[0]
+    return parts
+
+
 def linear_filter(table: torch.Tensor, alpha: float) -> torch.Tensor:
     """E - alpha E E^T E, computed as E - alpha E (E^T E) through a d x d product."""
     return table - alpha * table @ (table.T @ table)
@@ -39,12 +50,13 @@ def softmax_filter(table: torch.Tensor, alpha: float, tau: float | torch.Tensor)
 @dataclass
 class DirectSpec:
     alpha: float = 1.0
+    norm_penalty: float = 0.0
     needs_negatives = False
 
     def __call__(self, batch: Batch) -> dict[str, torch.Tensor]:
         users = linear_filter(F.normalize(batch.user_emb, dim=-1), self.alpha)
         items = linear_filter(F.normalize(batch.item_emb, dim=-1), self.alpha)
-        return {"directspec": positive_pair_loss(users, items)}
+        return filtered_loss("directspec", users, items, self.norm_penalty)
 
 
 @LOSSES.register("directspec_plus")
@@ -54,6 +66,7 @@ class DirectSpecPlus:
     tau: float = 3.0
     tau0: float | None = None  # adaptive: temperature of two users (items) that share an interaction
     tau1: float | None = None  # adaptive: temperature of two that do not
+    norm_penalty: float = 0.0
     needs_negatives = False
 
     def __post_init__(self) -> None:
@@ -73,4 +86,4 @@ class DirectSpecPlus:
         items = F.normalize(batch.item_emb, dim=-1)
         users = softmax_filter(users, self.alpha, self.temperature(batch.users, batch.train))
         items = softmax_filter(items, self.alpha, self.temperature(batch.items, batch.train_by_item))
-        return {"directspec_plus": positive_pair_loss(users, items)}
+        return filtered_loss("directspec_plus", users, items, self.norm_penalty)
