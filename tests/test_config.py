@@ -110,7 +110,7 @@ def test_cross_checks_name_the_valid_choices():
 def test_run_targets_cross_every_dataset_run_and_seed():
     config = load("config.yaml") | {"datasets": ["ml-100k", "ml-1m"], "seeds": [1, 2]}
     runs = run_targets(config)
-    assert len(runs) == 2 * 3 * 2
+    assert len(runs) == 2 * (1 + 6) * 2  # datasets x (popularity + six MF recipes) x seeds
     assert {"dataset": "ml-1m", "model": "mf", "recipe": "ssm", "seed": 2} in runs
 
 

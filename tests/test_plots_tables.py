@@ -516,3 +516,42 @@ def test_results_table_tests_each_recipe_against_the_baseline_per_user(results, 
     assert table.loc["bpr_sr", "p_users_wilcoxon"] > 0.01
     assert np.isnan(table.loc["bpr", "p_users_wilcoxon"])  # the baseline itself
     assert "| p (users) |" in (tmp_path / "r.md").read_text()
+
+
+def test_headline_correlates_balance_with_accuracy_and_writes_its_caption(results, tmp_path):
+    from scipy import stats
+
+    from specrec.headline import headline
+
+    runs = [f.parent for f in files(results, "metrics.json")]
+    template = tmp_path / "template.rst"
+    template.write_text("Static text over {{ snakemake.config['datasets'] }}.\n")
+    out = {name: tmp_path / f"headline.{name}" for name in ("pdf", "png", "json")}
+    out["caption"] = tmp_path / "headline.rst"
+    per_run = {name: [r / name for r in runs] for name in ("metrics.json", "spectrum.json", "epochs.csv")}
+    found = headline(*per_run.values(), out, template, RECIPES, ["mf", "lightgcn"])
+    assert_written(out["pdf"], out["png"], out["json"], out["caption"])
+    # the reference: per trained (model, recipe), seed means of test NDCG@20 and of (user + item SR) / 2d
+    cells = {}
+    for run in runs:
+        metrics = json.loads((run / "metrics.json").read_text())
+        spectrum = json.loads((run / "spectrum.json").read_text())
+        if spectrum["dim"] > 1:
+            balance = (
+                (spectrum["user"]["stable_rank"] + spectrum["item"]["stable_rank"]) / 2 / spectrum["dim"]
+            )
+            point = (balance, metrics["test"]["ndcg@20"])
+            cells.setdefault((metrics["model"], metrics["recipe"]), []).append(point)
+    balance = [np.mean([b for b, _ in values]) for values in cells.values()]
+    ndcg = [np.mean([n for _, n in values]) for values in cells.values()]
+    expected = stats.spearmanr(balance, ndcg)
+    [toy] = found
+    assert toy["correlations"]["stable_rank"]["rho"] == pytest.approx(expected.statistic)
+    assert toy["correlations"]["stable_rank"]["p"] == pytest.approx(expected.pvalue)
+    assert toy["correlations"]["stable_rank"]["n"] == 6  # popularity has no spectrum to balance
+    caption = out["caption"].read_text()
+    assert (
+        caption.startswith("*What this study shows.* **ml-toy**") and f"{expected.statistic:+.2f}" in caption
+    )
+    assert caption.rstrip().endswith("Static text over {{ snakemake.config['datasets'] }}.")  # left to Jinja
+    assert json.loads(out["json"].read_text())["datasets"][0]["dataset"] == "ml-toy"

@@ -101,3 +101,18 @@ def test_screenshot_of_the_overview_shows_the_figures(tmp_path, config):
     for rgb in ((31, 119, 180), (214, 39, 40), (44, 160, 44)):
         close = (np.abs(image - np.array(rgb)).sum(axis=2) < 30).sum()
         assert close > 200, rgb
+
+
+def test_the_headline_comes_first_with_the_caption_its_job_computed(tmp_path, config):
+    figures = [
+        write_png(tmp_path / "figures" / "ml-1m" / "spectrum.png", "tab:blue"),
+        write_png(tmp_path / "figures" / "headline.png", "tab:red"),
+    ]
+    computed = "*What this study shows.* **ml-1m**: Spearman ρ = +0.83.\n\n"
+    (tmp_path / "figures" / "headline.rst").write_text(computed + (CAPTIONS / "headline.rst").read_text())
+    out = tmp_path / "overview.html"
+    report.build_overview(figures, [], CAPTIONS, config, out)
+    page = out.read_text()
+    assert page.index("The answer") < page.index("Figures: ml-1m")
+    assert page.index('id="the-answer-headline"') < page.index('id="ml-1m-spectrum"')
+    assert "Spearman ρ = +0.83" in page and "seeds 2024" in page  # computed, then the template's Jinja

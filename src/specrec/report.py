@@ -27,8 +27,9 @@ from specrec import io
 
 PathLike = str | os.PathLike
 
-# (file stem, title); the caption is workflow/report/{stem}.rst
+# (file stem, title); the caption is workflow/report/{stem}.rst, or the {stem}.rst its job wrote beside it
 FIGURES = {
+    "headline": "Spectrum balance against accuracy",
     "spectrum": "Singular-value spectra",
     "stable_rank": "Stable and effective rank per epoch",
     "validation": "Validation NDCG@20 per epoch",
@@ -56,6 +57,7 @@ body { font: 15px/1.45 system-ui, sans-serif; margin: 0 auto; max-width: 1560px;
 h1 { font-size: 26px; margin: 8px 0 4px; } h2 { font-size: 20px; margin: 28px 0 8px;
      border-bottom: 1px solid #ccd; }
 .grid { display: grid; grid-template-columns: repeat(2, minmax(0, 1fr)); gap: 18px; }
+.wide { max-width: 1200px; }
 .card { border: 1px solid #dde; border-radius: 6px; padding: 10px 12px; background: #fff; }
 .card h3 { font-size: 16px; margin: 0 0 6px; } .card img { width: 100%; height: auto; }
 .caption { font-size: 13px; color: #3c434a; } .caption p { margin: 4px 0; }
@@ -137,9 +139,20 @@ def study_summary(config: dict) -> str:
     return f'<dl class="study">{rows}</dl>'
 
 
+STUDY = "The answer"  # the section of study-level figures (results/figures/*.png), shown first
+
+
 def _figure_key(path: Path) -> tuple[str, str]:
-    """(dataset, stem) of results/figures/{dataset}/{stem}.png."""
-    return path.parent.name, path.stem
+    """(dataset, stem) of results/figures/{dataset}/{stem}.png; (STUDY, stem) of a study-level figure."""
+    return (STUDY if path.parent.name == "figures" else path.parent.name), path.stem
+
+
+def _figure_caption(path: Path, captions: Path, config: dict) -> str:
+    """A caption its job computed beside the figure ({stem}.rst), else the report's template for it."""
+    for caption in (path.with_suffix(".rst"), captions / f"{path.stem}.rst"):
+        if caption.exists():
+            return render_caption(caption, config)
+    return ""
 
 
 def _image(path: Path) -> str:
@@ -162,18 +175,22 @@ def build_overview(
     by_dataset: dict[str, list[Path]] = {}
     for path in sorted(map(Path, figures), key=lambda p: order.get(p.stem, len(order))):
         by_dataset.setdefault(_figure_key(path)[0], []).append(path)
+    if STUDY in by_dataset:  # the answer comes first
+        by_dataset = {STUDY: by_dataset.pop(STUDY)} | by_dataset
     sections = [f"<h1>{html.escape(title)}</h1>", study_summary(config)]
     for dataset, paths in by_dataset.items():
         cards = []
         for path in paths:
-            caption = captions / f"{path.stem}.rst"
-            text = render_caption(caption, config) if caption.exists() else ""
+            text = _figure_caption(path, captions, config)
             name = FIGURES.get(path.stem, path.stem.replace("_", " "))
+            anchor = re.sub(r"\W+", "-", dataset.lower())  # "The answer" -> the-answer
             cards.append(
-                f'<div class="card" id="{dataset}-{path.stem}"><h3>{html.escape(name)}</h3>{_image(path)}'
+                f'<div class="card" id="{anchor}-{path.stem}"><h3>{html.escape(name)}</h3>{_image(path)}'
                 f'<div class="caption">{text}</div></div>'
             )
-        sections.append(f"<h2>Figures: {html.escape(dataset)}</h2><div class=grid>{''.join(cards)}</div>")
+        heading = dataset if dataset == STUDY else f"Figures: {dataset}"
+        grid = "wide" if dataset == STUDY else "grid"
+        sections.append(f"<h2>{html.escape(heading)}</h2><div class={grid}>{''.join(cards)}</div>")
     given = {Path(t).stem: Path(t) for t in tables}
     for stem, caption_stem, name in TABLES:
         if stem in given:

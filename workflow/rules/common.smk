@@ -3,6 +3,7 @@ from pathlib import Path
 from snakemake.utils import validate
 
 from specrec.tuning import split_run_name
+from specrec.models import MODELS
 from specrec.config import (
     check_config,
     job_resources,
@@ -104,6 +105,13 @@ def kg_stats_files():
     return [f"results/data/{dataset}/kg/stats.csv" for dataset in sorted(datasets)]
 
 
+def headline_files():
+    """The study's headline figure (and its computed caption), wherever a trained model ran."""
+    if not any(MODELS[run["model"]].trainable for run in RUNS):
+        return []
+    return expand("results/figures/headline.{ext}", ext=["pdf", "png"])
+
+
 def figure_files():
     names = [
         "spectrum",
@@ -114,7 +122,8 @@ def figure_files():
         "diversity",
     ]
     # drawn only where the study has what they compare
-    conditional = expand(
+    conditional = headline_files()
+    conditional += expand(
         "results/figures/{dataset}/speedup.{ext}",
         dataset=speedup_datasets(),
         ext=["pdf", "png"],
@@ -184,11 +193,14 @@ def table_files():
     return paths + ["results/index.csv"]
 
 
+REPORT_DIR = Path(workflow.current_basedir, "..", "report").resolve()
+# the headline's caption is computed from the runs by its own job (in the working directory)
+HEADLINE_CAPTION = Path("results/figures/headline.rst").resolve()
+
+
 def caption_files():
     """The report captions (workflow/report/*.rst), which the overview page shows too."""
-    return sorted(
-        Path(workflow.current_basedir, "..", "report").resolve().glob("*.rst")
-    )
+    return sorted(REPORT_DIR.glob("*.rst"))
 
 
 def all_targets():
@@ -212,7 +224,7 @@ def split_params(wildcards):
 
 
 def recipe_of(wildcards):
-    return run_recipe(config, wildcards.recipe)
+    return run_recipe(config, wildcards.recipe, wildcards.model)
 
 
 def model_options(wildcards):

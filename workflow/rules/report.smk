@@ -33,6 +33,35 @@ rule tuning:
         "../scripts/tuning.py"
 
 
+rule headline_figure:
+    input:
+        tuning="results/tables/tuning.csv",
+        metrics=run_files("metrics.json"),
+        spectra=run_files("spectrum.json"),
+        epochs=run_files("epochs.csv"),
+        template=REPORT_DIR / "headline.rst",
+    output:
+        pdf="results/figures/headline.pdf",
+        png=report(
+            "results/figures/headline.png",
+            caption=str(HEADLINE_CAPTION),
+            category="Answer",
+        ),
+        caption="results/figures/headline.rst",
+        json="results/figures/headline.json",
+    log:
+        "results/logs/headline_figure.log",
+    conda:
+        "../../envs/specrec.yaml"
+    resources:
+        **rule_resources("headline_figure"),
+    params:
+        recipes=list(config["recipes"]) + ["none"],
+        models=list(config["runs"]),
+    script:
+        "../scripts/headline.py"
+
+
 # One job per figure, so that deleting or restyling a figure rebuilds only that figure.
 DATASET_FIGURES = {
     # figure: (plotting function of specrec.plots, the per-run file it reads, report category)
