@@ -51,6 +51,7 @@ def test_every_output_exists_and_is_not_empty(workdir):
         "results/data/ml-100k/kg/triples.parquet",
         "results/index.csv",
         "results/overview.html",
+        *[f"results/figures/headline.{ext}" for ext in ("pdf", "png", "rst", "json")],
         "results/data/ml-100k/text/all-MiniLM-L6-v2.npy",
         *[f"results/figures/ml-100k/{name}.{ext}" for name in figures for ext in ("pdf", "png")],
         *[f"results/tables/{name}.{ext}" for name in tables for ext in ("csv", "md", "tex")],
@@ -124,6 +125,10 @@ def test_second_run_has_nothing_to_do_and_report_builds(workdir):
     assert len(html) > 10_000 and "spectrum" in html.lower()
     for png in (workdir / "results/figures").rglob("*.png"):  # every figure is in the report
         assert png.name in html, png.name
+    # the headline comes first (categories are listed alphabetically) under the caption its job computed
+    categories = json.loads(re.search(r"var categories = (\{.*?\});", html)[1])
+    assert sorted(categories)[0] == "Answer" and "headline.png" in str(categories["Answer"])
+    assert "What this study shows" in html and "Spearman" in html
     from specrec import report
 
     if report.find_chromium() is not None:  # it renders: the navigation lists the result categories
@@ -153,6 +158,10 @@ def test_the_overview_page_shows_every_figure(workdir):
     page = (workdir / "results/overview.html").read_text()
     pngs = sorted((workdir / "results/figures").rglob("*.png"))
     assert page.count('<div class="card"') == len(pngs) and page.count("data:image/png;base64,") == len(pngs)
+    assert page.index('id="the-answer-headline"') < page.index('<div class="card"', page.index("Figures:"))
+    computed = json.loads((workdir / "results/figures/headline.json").read_text())["datasets"][0]
+    rho = computed["correlations"]["stable_rank"]["rho"]
+    assert computed["dataset"] == "ml-100k" and (rho is None or f"ρ = {rho:+.2f}" in page)
     if report.find_chromium() is None:
         pytest.skip("Chromium is not installed: the page was checked, not rendered")
     from PIL import Image
