@@ -25,9 +25,10 @@ def top_k(scores: torch.Tensor, k: int) -> torch.Tensor:
     n = scores.shape[1]
     if k > n:
         raise ValueError(f"k={k} is larger than the number of items ({n})")
-    if torch.isnan(scores).any():  # topk would rank NaN above everything
-        scores = scores.nan_to_num(nan=-torch.inf)
     values, ids = torch.topk(scores, min(k + 1, n), dim=1)
+    if torch.isnan(values[:, 0]).any():  # topk ranks NaN above everything: a row with one has it first
+        scores = scores.nan_to_num(nan=-torch.inf)
+        values, ids = torch.topk(scores, min(k + 1, n), dim=1)
     if k < n:
         boundary = torch.nonzero(values[:, k - 1] == values[:, k]).squeeze(1)
         values, ids = values[:, :k].contiguous(), ids[:, :k].contiguous()
