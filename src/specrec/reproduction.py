@@ -166,6 +166,27 @@ def spectra_block(study: Study) -> str:
     return markdown(rows)
 
 
+def compare(ours: pd.DataFrame, theirs: pd.DataFrame, measures: dict[str, str], **identity) -> list[dict]:
+    """One row per measure present: both recipes' mean ± sd, the relative change, the paired t-test."""
+    rows = []
+    for column, label in measures.items():
+        if column not in ours:
+            continue
+        found = paired(ours, theirs, column, digits=1 if column.endswith("_to_95") else 4)
+        rows.append(
+            identity
+            | {
+                "measure": label,
+                "value": found["ours"],
+                "reference": found["theirs"],
+                "change": _pct(found["change"]),
+                "paired t p": _p(found["p"]),
+                "seeds": found["n"],
+            }  # fmt: skip
+        )
+    return rows
+
+
 VERSUS = {"test_ndcg@20": "NDCG@20", "test_recall@20": "Recall@20", "user_stable_rank_d": "SR/d user",
           "item_stable_rank_d": "SR/d item"}  # fmt: skip
 
@@ -173,20 +194,7 @@ VERSUS = {"test_ndcg@20": "NDCG@20", "test_recall@20": "Recall@20", "user_stable
 def versus_block(study: Study, ours: str, *references: str) -> str:
     rows = []
     for reference in references:
-        for column, label in VERSUS.items():
-            found = paired(study.of(ours), study.of(reference), column)
-            rows.append(
-                {
-                    "recipe": ours,
-                    "against": reference,
-                    "measure": label,
-                    ours: found["ours"],
-                    "reference": found["theirs"],
-                    "change": _pct(found["change"]),
-                    "paired t p": _p(found["p"]),
-                    "seeds": found["n"],
-                }  # fmt: skip
-            )
+        rows += compare(study.of(ours), study.of(reference), VERSUS, recipe=ours, against=reference)
     return markdown(rows)
 
 
@@ -207,20 +215,7 @@ def warm_start_block(study: Study) -> str:
         if base is None or base not in set(runs["recipe"]):
             continue
         ours, theirs = runs[runs["recipe"] == recipe], runs[runs["recipe"] == base]
-        for column, label in WARM_START.items():
-            found = paired(ours, theirs, column, digits=1 if "_to_95" in column else 4)
-            rows.append(
-                {
-                    "run": recipe,
-                    "base": base,
-                    "measure": label,
-                    "run value": found["ours"],
-                    "base value": found["theirs"],
-                    "change": _pct(found["change"]),
-                    "paired t p": _p(found["p"]),
-                    "seeds": found["n"],
-                }  # fmt: skip
-            )
+        rows += compare(ours, theirs, WARM_START, run=recipe, base=base)
     return markdown(rows)
 
 
@@ -234,22 +229,7 @@ SEMANTIC = {
 
 
 def semantic_block(study: Study, ours: str, reference: str) -> str:
-    rows = []
-    for column, label in SEMANTIC.items():
-        if column not in study.runs:
-            continue
-        found = paired(study.of(ours), study.of(reference), column)
-        rows.append(
-            {
-                "measure": label,
-                ours: found["ours"],
-                reference: found["theirs"],
-                "change": _pct(found["change"]),
-                "paired t p": _p(found["p"]),
-                "seeds": found["n"],
-            }  # fmt: skip
-        )
-    return markdown(rows)
+    return markdown(compare(study.of(ours), study.of(reference), SEMANTIC, recipe=ours, against=reference))
 
 
 def correlation_block(study: Study) -> str:
