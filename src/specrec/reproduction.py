@@ -172,7 +172,7 @@ def compare(ours: pd.DataFrame, theirs: pd.DataFrame, measures: dict[str, str], 
     for column, label in measures.items():
         if column not in ours:
             continue
-        found = paired(ours, theirs, column, digits=1 if column.endswith("_to_95") else 4)
+        found = paired(ours, theirs, column, digits=1 if column.endswith(("_to_95", "seconds")) else 4)
         rows.append(
             identity
             | {
@@ -188,7 +188,7 @@ def compare(ours: pd.DataFrame, theirs: pd.DataFrame, measures: dict[str, str], 
 
 
 VERSUS = {"test_ndcg@20": "NDCG@20", "test_recall@20": "Recall@20", "user_stable_rank_d": "SR/d user",
-          "item_stable_rank_d": "SR/d item"}  # fmt: skip
+          "item_stable_rank_d": "SR/d item", "train_seconds": "training seconds"}  # fmt: skip
 
 
 def versus_block(study: Study, ours: str, *references: str) -> str:
