@@ -9,7 +9,15 @@ import yaml
 from snakemake.exceptions import WorkflowError
 from snakemake.utils import validate
 
-from specrec.config import ConfigError, check_config, prepare_settings, run_targets, split_settings
+from specrec.config import (
+    ConfigError,
+    check_config,
+    coerce_to_schema,
+    prepare_settings,
+    run_targets,
+    schema_checked,
+    split_settings,
+)
 from specrec.data.sources import DATASETS
 from specrec.data.split import SPLITS
 from specrec.losses import LOSSES, REGULARIZERS
@@ -173,3 +181,33 @@ def test_job_resources_merge_the_default_and_resolve_auto_gpus():
     on_cpu = job_resources(config, "train", gpu_present=False)
     assert on_cpu["gpu"] == 0 and "cpus_per_gpu" not in on_cpu  # sbatch rejects cpus-per-gpu without gpus
     assert job_resources(config, "tuning", gpu_present=True) == {"mem_mb": 4000, "runtime": 60}
+
+
+def test_command_line_strings_are_read_as_the_types_the_schema_asks_for():
+    """`--config seeds='[1,2,3]' resources='{train: {runtime: 1440}}'` hands over strings inside both."""
+    given = {
+        "seeds": ["1", "2", "3"],
+        "resources": {"train": {"runtime": "1440", "gpu": "auto"}, "default": {"gpu": "1"}},
+        "train": {"lr": "1e-3", "restore_best": "false", "ctr_batch_size": "null", "device": "cpu"},
+        "split": {"seed": "555", "protocol": "random_edge", "fractions": ["0.6", "0.2", "0.2"]},
+        "mirror": "../shared/data",
+        "tune": {"grids": {"bpr": {"lr": ["0.01", "0.001"]}}},
+    }
+    coerced = coerce_to_schema(given, schema())
+    assert coerced["seeds"] == [1, 2, 3] and coerced["split"]["fractions"] == [0.6, 0.2, 0.2]
+    assert coerced["resources"] == {"train": {"runtime": 1440, "gpu": "auto"}, "default": {"gpu": 1}}
+    assert coerced["train"] == {"lr": 0.001, "restore_best": False, "ctr_batch_size": None, "device": "cpu"}
+    assert coerced["split"]["seed"] == 555 and coerced["mirror"] == "../shared/data"
+    assert coerced["tune"]["grids"]["bpr"]["lr"] == [0.01, 0.001]  # grid values may be numbers or names
+
+
+def test_schema_errors_name_the_key_the_value_and_what_it_expects():
+    config = load("config.yaml")
+    config["train"] |= {"lr": "-0.01", "epoch": 3}
+    with pytest.raises(ConfigError) as caught:
+        schema_checked(config, SCHEMA)
+    message = str(caught.value)
+    assert "config key train.lr = -0.01: -0.01 is less than or equal to the minimum of 0" in message
+    assert "The key is: Adam learning rate" in message
+    assert "config key train: Additional properties are not allowed ('epoch' was unexpected)" in message
+    assert "Valid keys here: batch_size," in message and "config/README.md" in message

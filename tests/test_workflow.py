@@ -212,3 +212,19 @@ def test_paper3_dry_run_lists_the_full_grid(tmp_path):
     )
     assert int(counts["train"]) == 3 * 3 * (2 * 18 * 9 + 1) == 2925
     assert int(counts["spectrum"]) == int(counts["diversity"]) == 2925
+
+
+def test_the_readmes_command_line_overrides_work(tmp_path):
+    """Values inside --config lists and mappings arrive as strings; the workflow reads them as the schema's
+    types, and names the key of a value that is still wrong."""
+    command = [
+        sys.executable, "-m", "snakemake", "--snakefile", str(ROOT / "Snakefile"),
+        "--directory", str(tmp_path), "--configfile", str(ROOT / "config/smoke.yaml"),
+        "--dry-run", "--quiet", "rules", "--config", f"mirror={MIRROR}", "seeds=[1,2,3]",
+        "train={epochs: 3, lr: 1e-3}", "resources={train: {runtime: 1440}}",
+    ]  # fmt: skip
+    result = subprocess.run(command, capture_output=True, text=True, cwd=ROOT)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert jobs(result)["split"] == 3
+    wrong = subprocess.run([*command, "train={lr: -0.01}"], capture_output=True, text=True, cwd=ROOT)
+    assert wrong.returncode != 0 and "config key train.lr = -0.01" in wrong.stdout + wrong.stderr

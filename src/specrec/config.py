@@ -8,6 +8,9 @@ valid choices in every error.
 from __future__ import annotations
 
 from itertools import product
+from pathlib import Path
+
+import yaml
 
 from specrec import tuning
 from specrec.data.sources import DATASETS
@@ -21,6 +24,9 @@ NO_RECIPE = "none"  # the recipe of models that are fitted, not trained (popular
 __all__ = [
     "ConfigError",
     "check_config",
+    "coerce_to_schema",
+    "schema_checked",
+    "schema_errors",
     "job_resources",
     "nvidia_gpu_present",
     "model_needs_kg",
@@ -36,6 +42,111 @@ __all__ = [
 
 class ConfigError(ValueError):
     pass
+
+
+def _resolve_ref(schema: dict, root: dict) -> dict:
+    """A `$ref` to this document's `#/$defs/...`, followed."""
+    while "$ref" in schema:
+        target = root
+        for part in schema["$ref"].removeprefix("#/").split("/"):
+            target = target[part]
+        schema = target
+    return schema
+
+
+def _alternatives(schema: dict, root: dict) -> list[dict]:
+    schema = _resolve_ref(schema, root)
+    nested = schema.get("oneOf", []) + schema.get("anyOf", [])
+    return [schema] if not nested else [alt for option in nested for alt in _alternatives(option, root)]
+
+
+TYPES = {
+    "integer": lambda v: isinstance(v, int) and not isinstance(v, bool),
+    "number": lambda v: isinstance(v, int | float) and not isinstance(v, bool),
+    "boolean": lambda v: isinstance(v, bool),
+    "null": lambda v: v is None,
+}
+
+
+def _typed_reading(value: str, schema: dict, root: dict):
+    """The YAML scalar a string spells, where the schema allows that type (a number, an integer, a boolean or
+    null); None where it should stay a string."""
+    try:
+        parsed = yaml.safe_load(value)
+    except yaml.YAMLError:
+        return None  # the schema check names it
+    if isinstance(parsed, str):
+        try:
+            parsed = float(parsed)  # YAML 1.1 reads 1e-3 (no dot) as a string
+        except ValueError:
+            return None
+    for option in _alternatives(schema, root):
+        types = option.get("type", [])
+        for name in [types] if isinstance(types, str) else types:
+            if name in TYPES and TYPES[name](parsed):
+                return (parsed,)
+    return None
+
+
+def coerce_to_schema(value, schema: dict, root: dict | None = None):
+    """`value` with every string the schema does not take as a string read as YAML.
+
+    `snakemake --config key=value` hands over the values inside lists and mappings as strings
+    (`seeds='[1,2,3]'` arrives as ['1', '2', '3']): where the schema asks for a number, an integer, a
+    boolean or null, such a string is read as the YAML scalar it spells, so the README's overrides work.
+    """
+    root = schema if root is None else root
+    schema = _resolve_ref(schema, root)
+    if isinstance(value, dict):
+        properties, extra = schema.get("properties", {}), schema.get("additionalProperties")
+        default = extra if isinstance(extra, dict) else {}
+        return {
+            key: coerce_to_schema(item, properties.get(key, default), root) for key, item in value.items()
+        }
+    if isinstance(value, list):
+        items = schema.get("items", {})
+        return [coerce_to_schema(item, items if isinstance(items, dict) else {}, root) for item in value]
+    if isinstance(value, str) and (reading := _typed_reading(value, schema, root)) is not None:
+        return reading[0]
+    return value
+
+
+def schema_errors(config: dict, schema_path: str | Path) -> list[str]:
+    """Every way `config` breaks the schema, each naming the config key, the value, what the key expects
+    and where to fix it (an empty list when the config is valid)."""
+    from jsonschema import Draft202012Validator
+
+    schema = yaml.safe_load(Path(schema_path).read_text())
+    messages = []
+    for error in sorted(
+        Draft202012Validator(schema).iter_errors(config), key=lambda e: list(e.absolute_path)
+    ):
+        key = ".".join(map(str, error.absolute_path)) or "(top level)"
+        described = _resolve_ref(error.schema, schema).get("description", "")
+        hint = f" The key is: {' '.join(described.split())}" if described else ""
+        if error.validator == "additionalProperties":
+            known = sorted(_resolve_ref(error.schema, schema).get("properties", {}))
+            hint = f" Valid keys here: {', '.join(known)}." if known else hint
+        shown = "" if isinstance(error.instance, dict | list) else f" = {error.instance!r}"
+        message = error.message if len(error.message) < 200 else error.message[:200] + "..."
+        messages.append(
+            f"config key {key}{shown}: {message}.{hint} Fix it in your config file (config/README.md "
+            "documents every key) or in --config."
+        )
+    return messages
+
+
+def schema_checked(config: dict, schema_path: str | Path) -> dict:
+    """The config with command-line strings read as the types the schema asks for; a ConfigError listing
+    every key that still breaks the schema. (Snakemake's `validate` then fills in the defaults.)"""
+    schema = yaml.safe_load(Path(schema_path).read_text())
+    config = coerce_to_schema(config, schema)
+    errors = schema_errors(config, schema_path)
+    if errors:
+        raise ConfigError(
+            "the config does not fit workflow/schemas/config.schema.yaml:\n- " + "\n- ".join(errors)
+        )
+    return config
 
 
 def check_config(config: dict) -> None:

@@ -13,11 +13,16 @@ from specrec.config import (
     recipe_needs_item_data,
     run_recipe,
     run_targets,
+    schema_checked,
     split_seed,
     split_settings,
     text_model_slug,
 )
 
+SCHEMA = Path(workflow.current_basedir, "..", "schemas", "config.schema.yaml")
+# --config values inside lists and mappings arrive as strings: read them as the schema's types, then name
+# every key that breaks the schema before Snakemake's validate fills in the defaults
+config.update(schema_checked(config, SCHEMA))
 validate(config, "../schemas/config.schema.yaml")
 check_config(config)
 
