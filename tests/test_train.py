@@ -1,5 +1,8 @@
 """The training loop on a small planted problem: it learns, stops early, restores the best epoch, resumes."""
 
+import errno
+import math
+import os
 from pathlib import Path
 
 import numpy as np
@@ -411,3 +414,25 @@ def test_a_recipe_may_cap_its_own_epochs(split_dir, tmp_path):
     run_spec = spec(split_dir, tmp_path, epochs=12)
     run_spec.recipe = resolve_recipe("capped", {"capped": {**RECIPES["bpr"], "epochs": 3}}, ADDONS)
     assert run(run_spec)["epochs_run"] == 3
+
+
+def test_a_loss_that_diverges_in_the_first_epoch_names_no_checkpoint(split_dir, tmp_path, monkeypatch):
+    real_epoch = train_module.train_epoch
+    monkeypatch.setattr(train_module, "train_epoch", lambda *a, **k: real_epoch(*a, **k) | {"loss": math.inf})
+    with pytest.raises(train_module.TrainingError) as caught:
+        run(spec(split_dir, tmp_path))
+    assert "in epoch 1; no epoch finished, so there is no checkpoint" in str(caught.value)
+    assert "checkpoint.pt" not in str(caught.value) and not (tmp_path / "checkpoint.pt").exists()
+
+
+def test_a_full_disk_while_saving_a_checkpoint_names_the_file(split_dir, tmp_path, monkeypatch):
+    real_write = Path.write_bytes
+
+    def full_disk(self, data):
+        if self.name.startswith(".checkpoint.pt"):
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        return real_write(self, data)
+
+    monkeypatch.setattr(Path, "write_bytes", full_disk)
+    with pytest.raises(io.OutputError, match=r"cannot write .*checkpoint\.pt: the disk is full"):
+        run(spec(split_dir, tmp_path))

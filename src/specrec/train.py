@@ -15,6 +15,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from functools import cached_property
+from io import BytesIO
 from pathlib import Path
 
 import numpy as np
@@ -315,8 +316,11 @@ class Checkpoint:
         return state
 
     def save(self, state: dict) -> None:
-        with io.atomic_path(self.path) as tmp:
-            torch.save(state | {"fingerprint": self.fingerprint}, tmp)
+        """Serialised in memory first: torch.save's own writer reports a full disk as an 'unexpected pos'
+        RuntimeError, while io.write_bytes names the file and the cause (io.OutputError)."""
+        buffer = BytesIO()
+        torch.save(state | {"fingerprint": self.fingerprint}, buffer)
+        io.write_bytes(self.path, buffer.getbuffer())
 
     def remove(self) -> None:
         self.path.unlink(missing_ok=True)
@@ -368,10 +372,14 @@ def fit(spec: RunSpec, model, data: Data, device: str) -> tuple[list[dict], int]
                 best["bad"] = 0
         row = run_epoch(model, recipe, optimizer, data, settings, generator, warm) | {"epoch": epoch}
         if not math.isfinite(row["loss"]):
-            kept = f"the checkpoint of epoch {len(history)} is kept" if history else "no epoch finished"
+            kept = (
+                f"the checkpoint of epoch {len(history)} is kept ({checkpoint.path})"
+                if history
+                else "no epoch finished, so there is no checkpoint"
+            )
             raise TrainingError(
-                f"{spec.run_dir}: the training loss is {row['loss']} in epoch {epoch}; {kept} "
-                f"({checkpoint.path}). Lower the learning rate or check the recipe."
+                f"{spec.run_dir}: the training loss is {row['loss']} in epoch {epoch}; {kept}. Lower the "
+                "learning rate or check the recipe."
             )
         row["elapsed_seconds"] = (history[-1]["elapsed_seconds"] if history else 0.0) + row.pop("_wall")
         history.append(row)
