@@ -20,6 +20,7 @@ from specrec.data.download import (
     MIRROR_ENV,
     ChecksumError,
     DownloadError,
+    MirrorFileError,
     fetch,
     materialize,
     resolve_mirror,
@@ -277,6 +278,23 @@ def test_materialize_mirror_checksum_mismatch(tmp_path):
     assert sha256((FIXTURES / "ml-100k/u.data").read_bytes()) in message  # checked after gunzip
     assert not (raw / "u.data").exists() and not (raw / "MANIFEST.json").exists()
     assert not list(raw.glob(".*.tmp"))
+
+
+@pytest.mark.parametrize("damage", ["truncated", "corrupted"])
+def test_a_broken_gz_in_the_mirror_is_named_with_the_fix(tmp_path, damage):
+    mirror = make_mirror(tmp_path / "mirror", ML100K_FILES, gz={"ml-100k/u.data"})
+    packed = mirror / "ml-100k/u.data.gz"
+    data = packed.read_bytes()
+    if damage == "truncated":
+        packed.write_bytes(data[: len(data) // 2])
+    else:  # a flipped byte in the CRC trailer
+        packed.write_bytes(data[:-8] + bytes([data[-8] ^ 0xFF]) + data[-7:])
+    raw = tmp_path / "raw"
+    with pytest.raises(MirrorFileError) as err:
+        materialize(with_checksums(DATASETS["ml-100k"], fixture_checksums(ML100K_FILES)), raw, str(mirror))
+    message = str(err.value)
+    assert f"mirror file {packed} cannot be decompressed" in message and "uncompressed u.data" in message
+    assert not (raw / "u.data").exists() and not list(raw.glob(".*.tmp"))
 
 
 def test_real_checksums_reject_fixtures(tmp_path):

@@ -25,6 +25,7 @@ import time
 import urllib.error
 import urllib.request
 import zipfile
+import zlib
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -53,6 +54,10 @@ class ChecksumError(ValueError):
 
 class DownloadError(RuntimeError):
     """A download failed for good (a client error, or every retry used up)."""
+
+
+class MirrorFileError(ValueError):
+    """A file of the local mirror cannot be read: a truncated or corrupted .gz."""
 
 
 class _Retryable(Exception):
@@ -339,8 +344,15 @@ def _from_mirror(need: tuple[RawFile, ...], mirror: Path, raw_dir: Path) -> dict
     for raw, path in candidates:
         if path.is_file():
             opener = gzip.open if path.suffix == ".gz" else open
-            with opener(path, "rb") as handle:
-                return _write_verified(handle, raw_dir / raw.name, raw.checksum, origin=str(path))
+            try:
+                with opener(path, "rb") as handle:
+                    return _write_verified(handle, raw_dir / raw.name, raw.checksum, origin=str(path))
+            except (EOFError, gzip.BadGzipFile, zlib.error) as error:
+                raise MirrorFileError(
+                    f"mirror file {path} cannot be decompressed ({type(error).__name__}: {error}): it is "
+                    f"truncated or corrupted. Copy it to the mirror again, or put the uncompressed "
+                    f"{path.with_suffix('').name} there instead; nothing was written to {raw_dir}"
+                ) from error
     names = " or ".join(raw.name for raw in need)
     looked = ", ".join(str(path) for _, path in candidates)
     raise FileNotFoundError(f"raw file {names} not found in mirror {mirror}; looked for: {looked}")
