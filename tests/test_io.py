@@ -41,3 +41,22 @@ def test_results_get_the_permissions_of_a_plain_file(tmp_path):
     umask = os.umask(0)
     os.umask(umask)
     assert (tmp_path / "a.txt").stat().st_mode & 0o777 == 0o666 & ~umask
+
+
+def test_a_jobs_warnings_reach_the_console_as_well_as_its_log(tmp_path, monkeypatch, capsys):
+    import logging
+    import sys
+
+    from specrec.runtime import log_to
+
+    monkeypatch.setattr(sys, "stderr", sys.stderr)  # restored after the test
+    log = log_to(str(tmp_path / "job.log"))
+    log.info("progress only")
+    logging.getLogger("specrec.data").warning("skipped 2 malformed lines")
+    for handler in logging.getLogger().handlers:
+        handler.flush()
+    console = capsys.readouterr().err
+    assert "skipped 2 malformed lines" in console and f"log: {tmp_path / 'job.log'}" in console
+    assert "progress only" not in console
+    assert "progress only" in (tmp_path / "job.log").read_text()
+    logging.basicConfig(force=True)  # leave logging as other tests expect it

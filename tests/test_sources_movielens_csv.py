@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from specrec import tables
 from specrec.data.download import materialize
 from specrec.data.prepare import prepare
 from specrec.data.sources import DATASETS
@@ -126,7 +127,15 @@ def test_malformed_ratings_line_under_warn_is_skipped_and_counted(tmp_path, capl
     warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
     assert len(warnings) == 1  # one per file
     assert "skipped 2" in warnings[0] and "ratings.csv" in warnings[0] and "line 4" in warnings[0]
-
+    # the count reaches the datasets table (and so the overview page), not only the job log
+    stats = pd.read_csv(tmp_path / "out" / "stats.csv").set_index("split")
+    assert stats.loc["all", "skipped_rows"] == 2
+    prepared = tmp_path / "data" / "ml-latest-small" / "stats.csv"
+    prepared.parent.mkdir(parents=True)
+    shutil.copy(tmp_path / "out" / "stats.csv", prepared)
+    tables.dataset_table([prepared], tmp_path / "d.csv", tmp_path / "d.md")
+    header, _, row = (tmp_path / "d.md").read_text().splitlines()[:3]
+    assert dict(zip(header.split("|"), row.split("|"), strict=True))[" Skipped rows "].strip() == "2"
 
 def test_wrong_header_is_an_error_even_under_warn(tmp_path):
     raw = raw_dir(tmp_path, "ml-20m")

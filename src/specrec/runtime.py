@@ -60,7 +60,10 @@ def seed_everything(seed: int) -> None:
 
 
 def log_to(path: str | None = None) -> logging.Logger:
-    """Send stderr (progress bars, warnings) and log records to a rule's log file, line-buffered."""
+    """Send stderr (progress bars, warnings) and log records to a rule's log file, line-buffered; warnings
+    and errors also reach the console Snakemake runs in (the job's own stderr), so that what a user must
+    know (skipped raw lines, a run that went wrong) is not only in a log file."""
+    console = sys.stderr
     if path:
         sys.stderr = open(path, "w", buffering=1, encoding="utf-8")  # noqa: SIM115  (lives as long as the job)
     logging.basicConfig(
@@ -69,6 +72,11 @@ def log_to(path: str | None = None) -> logging.Logger:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         force=True,
     )
+    if path:
+        loud = logging.StreamHandler(console)
+        loud.setLevel(logging.WARNING)
+        loud.setFormatter(logging.Formatter(f"%(levelname)s (log: {path}) %(name)s: %(message)s"))
+        logging.getLogger().addHandler(loud)
     return logging.getLogger("specrec")
 
 

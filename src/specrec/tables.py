@@ -305,7 +305,16 @@ def split_labels(runs: pd.DataFrame) -> pd.Series:
     return runs.apply(label, axis=1)
 
 
-COUNT_COLUMNS = ["Users", "Items", "Interactions", "Raw rows", "Entities", "Relations", "Triples"]
+COUNT_COLUMNS = [
+    "Users",
+    "Items",
+    "Interactions",
+    "Raw rows",
+    "Skipped rows",
+    "Entities",
+    "Relations",
+    "Triples",
+]
 
 
 def dataset_table(

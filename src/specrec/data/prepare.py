@@ -62,7 +62,9 @@ def prepare(
     out_dir = Path(out_dir)
     io.write_parquet(out_dir / "interactions.parquet", interactions)
     io.write_parquet(out_dir / "users.parquet", _id_map("user", raw_users))
-    stats = dataset_stats(interactions, len(raw_users), len(raw_items), raw_rows=_part_sizes(tables.ratings))
+    stats = dataset_stats(
+        interactions, len(raw_users), len(raw_items), _part_sizes(tables.ratings), skipped_rows=bad.skipped
+    )
     io.write_csv(out_dir / "stats.csv", stats)
     _write_items(out_dir / "items.parquet", _items(tables.items, raw_items))
     return {
@@ -90,19 +92,25 @@ def _part_sizes(ratings: pd.DataFrame) -> dict[str, int]:
 
 
 def dataset_stats(
-    interactions: pd.DataFrame, n_users: int, n_items: int, raw_rows: dict[str, int] | None = None
+    interactions: pd.DataFrame,
+    n_users: int,
+    n_items: int,
+    raw_rows: dict[str, int] | None = None,
+    skipped_rows: int = 0,
 ) -> pd.DataFrame:
     """Rows `all` and, for a provided split, one per part: distinct users, items, interactions, density.
 
     Same columns as a split's stats.csv, so the datasets table stacks both (the seed column tells them
     apart), plus `raw_rows`: lines of the raw files before deduplication and filtering, which is what
-    published dataset tables often count (CiteULike's train.csv has 166,025 lines, 22 repeating a pair).
+    published dataset tables often count (CiteULike's train.csv has 166,025 lines, 22 repeating a pair),
+    and `skipped_rows`: malformed raw lines skipped under `bad_rows: warn` (the datasets table shows it).
     """
     parts = {"all": interactions}
     if "part" in interactions.columns:
         parts |= dict(tuple(interactions.groupby("part", sort=True)))
     stats = part_stats(parts, n_users, n_items)
     stats["raw_rows"] = stats["split"].map(raw_rows or {})
+    stats["skipped_rows"] = stats["split"].map({"all": skipped_rows})
     return stats
 
 
