@@ -211,3 +211,11 @@ def test_schema_errors_name_the_key_the_value_and_what_it_expects():
     assert "The key is: Adam learning rate" in message
     assert "config key train: Additional properties are not allowed ('epoch' was unexpected)" in message
     assert "Valid keys here: batch_size," in message and "config/README.md" in message
+
+
+def test_a_study_with_no_run_at_all_is_refused_naming_runs():
+    config = load("config.yaml")
+    config["runs"] = {"popularity": [], "mf": []}
+    validate(config, SCHEMA)
+    with pytest.raises(ConfigError, match="config key runs: every model's list of runs is empty"):
+        check_config(config)

@@ -228,3 +228,21 @@ def test_the_readmes_command_line_overrides_work(tmp_path):
     assert jobs(result)["split"] == 3
     wrong = subprocess.run([*command, "train={lr: -0.01}"], capture_output=True, text=True, cwd=ROOT)
     assert wrong.returncode != 0 and "config key train.lr = -0.01" in wrong.stdout + wrong.stderr
+
+
+def test_a_popularity_only_study_asks_for_no_figure_that_needs_training(tmp_path):
+    """Popularity is fitted: no spectrum, no training curve, no convergence; what remains can be made."""
+    study = tmp_path / "popularity.yaml"
+    study.write_text("runs: {popularity: [none], mf: [], kgcn: []}\n")
+    command = [
+        sys.executable, "-m", "snakemake", "--snakefile", str(ROOT / "Snakefile"),
+        "--directory", str(tmp_path), "--configfile", str(ROOT / "config/smoke.yaml"), str(study),
+        "--dry-run", "--quiet", "rules", "--config", f"mirror={MIRROR}",
+    ]  # fmt: skip
+    result = subprocess.run(command, capture_output=True, text=True, cwd=ROOT)
+    assert result.returncode == 0, result.stderr[-3000:]
+    counts = jobs(result)
+    assert counts["train"] == 1 and counts["validation_figure"] == 1 and counts["diversity_figure"] == 1
+    for needs_training in ("spectrum_figure", "stable_rank_figure", "alignment_uniformity_figure",
+                           "convergence", "headline_figure"):  # fmt: skip
+        assert needs_training not in counts

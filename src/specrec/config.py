@@ -150,6 +150,11 @@ def schema_checked(config: dict, schema_path: str | Path) -> dict:
 
 
 def check_config(config: dict) -> None:
+    if not any(config["runs"].values()):
+        raise ConfigError(
+            "config key runs: every model's list of runs is empty, so there is nothing to train or fit; "
+            "add one, e.g. runs: {popularity: [none], mf: [bpr]}"
+        )
     _check_names("dataset", config["datasets"], DATASETS.names())
     for dataset in config["datasets"]:
         fractions = split_settings(config, dataset)["fractions"]

@@ -110,24 +110,29 @@ def kg_stats_files():
     return [f"results/data/{dataset}/kg/stats.csv" for dataset in sorted(datasets)]
 
 
+# datasets with a trained run: spectra, training curves and convergence need one (popularity is fitted,
+# its one-dimensional "embedding" has no spectrum), so a popularity-only study skips them
+TRAINED_DATASETS = sorted(
+    {run["dataset"] for run in RUNS if MODELS[run["model"]].trainable}
+)
+
+
 def headline_files():
     """The study's headline figure (and its computed caption), wherever a trained model ran."""
-    if not any(MODELS[run["model"]].trainable for run in RUNS):
+    if not TRAINED_DATASETS:
         return []
     return expand("results/figures/headline.{ext}", ext=["pdf", "png"])
 
 
 def figure_files():
-    names = [
-        "spectrum",
-        "stable_rank",
-        "validation",
-        "alignment_uniformity",
-        "activity",
-        "diversity",
-    ]
     # drawn only where the study has what they compare
     conditional = headline_files()
+    conditional += expand(
+        "results/figures/{dataset}/{name}.{ext}",
+        dataset=TRAINED_DATASETS,
+        name=["spectrum", "stable_rank", "alignment_uniformity"],
+        ext=["pdf", "png"],
+    )
     conditional += expand(
         "results/figures/{dataset}/speedup.{ext}",
         dataset=speedup_datasets(),
@@ -146,7 +151,7 @@ def figure_files():
     return conditional + expand(
         "results/figures/{dataset}/{name}.{ext}",
         dataset=config["datasets"],
-        name=names,
+        name=["validation", "activity", "diversity"],
         ext=["pdf", "png"],
     )
 
@@ -190,10 +195,11 @@ def table_files():
         "results",
         "spectrum",
         "datasets",
-        "convergence",
         "beyond_accuracy",
         "significance",
     ]
+    if TRAINED_DATASETS:
+        tables.append("convergence")
     paths = expand("results/tables/{name}.{ext}", name=tables, ext=["csv", "md", "tex"])
     return paths + ["results/index.csv"]
 
