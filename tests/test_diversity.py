@@ -234,3 +234,22 @@ def test_analyse_run_writes_diversity_per_k_and_activity_bins(tmp_path):
     assert diversity["3"]["coverage"] == 1.0 and "ild_text" not in diversity["3"]
     assert activity["n_users"].sum() == 3 and activity["ndcg@2"].iloc[0] == 1.0  # user 0: least active
     assert (tmp_path / "d.json").exists() and (tmp_path / "a.csv").exists()
+
+
+def test_diversity_blocks_stay_small_whatever_k_is(monkeypatch):
+    """The (B x K x K) pair matrices of a block stay under 64 MB: K = 1,000 gives 8 lists a block."""
+    from specrec import diversity
+
+    assert diversity.lists_per_block(1000) == 8 and diversity.lists_per_block(20) == 1024
+    assert diversity.lists_per_block(5000) == 1  # one list at a time, never less
+    seen = []
+    real_bmm = torch.bmm
+    monkeypatch.setattr(diversity.torch, "bmm", lambda a, b: seen.append(a.shape[0]) or real_bmm(a, b))
+    monkeypatch.setattr(diversity, "BLOCK_BYTES", 8 * 6 * 6 * 3)  # three lists of K = 6 a block
+    generator = torch.Generator().manual_seed(0)
+    lists = torch.stack([torch.randperm(20, generator=generator)[:6] for _ in range(10)])
+    vectors = torch.randn(20, 4, generator=generator)
+    blocked = diversity.intra_list_diversity(lists, vectors)
+    assert seen == [3, 3, 3, 1]
+    monkeypatch.setattr(diversity, "BLOCK_BYTES", 2**30)  # all ten lists in one block: the same values
+    assert torch.allclose(blocked, diversity.intra_list_diversity(lists, vectors))

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -111,3 +112,17 @@ def test_a_diverging_loss_fails_its_own_job_and_keep_going_finishes_the_rest(smo
     assert "TrainingError" in log and "in epoch 1" in log and ("loss is nan" in log or "loss is inf" in log)
     assert (workdir / BPR / "spectrum.json").exists()  # the rest of the DAG went on
     assert not (workdir / "results/runs/ml-100k/mf/exploding/seed7/metrics.json").exists()
+
+
+def test_a_run_file_gone_from_a_finished_study_is_made_again(smoke_workdir, tmp_path):
+    """A forced rerun killed after Snakemake deleted the old outputs leaves a finished-looking study with a
+    run's files missing: the plain command notices and retrains that run (and what depends on it)."""
+    workdir = tmp_path / "study"
+    shutil.copytree(smoke_workdir / "results", workdir / "results", copy_function=shutil.copy2)
+    shutil.copytree(smoke_workdir / ".snakemake", workdir / ".snakemake", copy_function=shutil.copy2)
+    for name in ("metrics.json", "epochs.csv", "embeddings.npz"):
+        (workdir / BPR / name).unlink()
+    plan = run_smoke(workdir, "--dry-run", "--quiet", "rules")
+    table = plan.stdout + plan.stderr
+    assert "Nothing to be done" not in table
+    assert re.search(r"^train\s+1$", table, re.MULTILINE) and re.search(r"^summary_tables\s+1$", table, re.M)

@@ -436,3 +436,11 @@ def test_a_full_disk_while_saving_a_checkpoint_names_the_file(split_dir, tmp_pat
     monkeypatch.setattr(Path, "write_bytes", full_disk)
     with pytest.raises(io.OutputError, match=r"cannot write .*checkpoint\.pt: the disk is full"):
         run(spec(split_dir, tmp_path))
+
+
+def test_a_cutoff_larger_than_a_users_unseen_items_is_refused_before_training(split_dir, tmp_path):
+    with pytest.raises(ValueError) as caught:
+        run(spec(split_dir, tmp_path, ks=[5, 40]))  # 45 items, each user has ~12 of them seen
+    message = str(caught.value)
+    assert message.startswith("config key train.ks = [5, 40]: K = 40 is more than the")
+    assert "set every K of train.ks to at most" in message and not (tmp_path / "epochs.csv").exists()

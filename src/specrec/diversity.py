@@ -31,10 +31,20 @@ def _check_lists(lists: torch.Tensor, min_k: int = 1) -> None:
 
 
 def _mean_over_pairs(similarity: torch.Tensor) -> torch.Tensor:
-    """(B,) mean of similarity[b, i, j] over the K(K-1)/2 pairs i < j of a (B x K x K) symmetric tensor."""
+    """(B,) mean of similarity[b, i, j] over the K(K-1)/2 pairs i < j of a (B x K x K) symmetric tensor:
+    (sum of all entries - trace) / 2 over the pairs, with no copy of the upper triangle."""
     k = similarity.shape[1]
-    upper = torch.triu_indices(k, k, offset=1, device=similarity.device)
-    return similarity[:, upper[0], upper[1]].mean(1)
+    total = similarity.sum((1, 2)) - similarity.diagonal(dim1=1, dim2=2).sum(1)
+    return total / (k * (k - 1))
+
+
+BLOCK_BYTES = 64 * 2**20  # the (B x K x K) float64 pair matrix of a block of lists stays under this
+
+
+def lists_per_block(k: int, batch_size: int = 1024) -> int:
+    """Lists per block so that a block's K x K pair matrices take at most BLOCK_BYTES, whatever K is
+    (K = 1,000 over 1,024 users at once would be 8 GB)."""
+    return max(1, min(batch_size, BLOCK_BYTES // (8 * k * k)))
 
 
 def intra_list_diversity(
@@ -43,11 +53,12 @@ def intra_list_diversity(
     """(n_users,) ILD_u = 2 / (K(K-1)) sum_{i<j in L_u} (1 - cos(x_i, x_j)) (Ziegler et al., WWW'05).
 
     x are item vectors (e.g. synopsis sentence embeddings). Every list is gathered as (B x K x d), its rows
-    normalised and the (B x K x K) cosine matrix formed with one bmm per block of users. A zero vector has
-    cosine 0 with everything, i.e. distance 1.
+    normalised and the (B x K x K) cosine matrix formed with one bmm per block of users (`lists_per_block`
+    bounds its memory). A zero vector has cosine 0 with everything, i.e. distance 1.
     """
     _check_lists(lists, min_k=2)
     out = []
+    batch_size = lists_per_block(lists.shape[1], batch_size)
     for start in range(0, lists.shape[0], batch_size):
         vectors = F.normalize(
             torch.as_tensor(item_vectors)[lists[start : start + batch_size]].double(), dim=2
@@ -69,6 +80,7 @@ def genre_intra_list_diversity(
     _check_lists(lists, min_k=2)
     genres = item_genres.to_dense() if item_genres.is_sparse else item_genres
     out = []
+    batch_size = lists_per_block(lists.shape[1], batch_size)
     for start in range(0, lists.shape[0], batch_size):
         rows = genres[lists[start : start + batch_size]].double()  # (B x K x G)
         inter = torch.bmm(rows, rows.transpose(1, 2))

@@ -446,6 +446,7 @@ def run(spec: RunSpec) -> dict:
     seed_everything(spec.seed)
     device = pick_device(settings.device)
     data = load_data(spec.split_dir, device)
+    check_cutoffs(spec, data)
     model = MODELS[spec.model](
         data.split.n_users,
         data.split.n_items,
@@ -475,6 +476,23 @@ def run(spec: RunSpec) -> dict:
     }
     write_outputs(spec, model, history, metrics, per_user, top_lists)
     return metrics
+
+
+def check_cutoffs(spec: RunSpec, data: Data) -> None:
+    """Refuse, before training, a largest K of train.ks that some test user cannot fill: the top-K lists
+    hold unseen items only (a K beyond them would fail after the whole run)."""
+    k = max(spec.settings.ks)
+    seen = data.train.counts() + (data.valid.counts() if spec.settings.mask_valid_at_test else 0)
+    tested = data.test.counts() > 0
+    left = data.split.n_items - seen[tested]
+    fewest = int(left.min())
+    if k > fewest:
+        user = int(torch.nonzero(tested).squeeze(1)[left.argmin()])
+        raise ValueError(
+            f"config key train.ks = {list(spec.settings.ks)}: K = {k} is more than the {fewest} unseen items "
+            f"that test user {user} of {spec.dataset} has left to rank ({data.split.n_items} items in all); "
+            f"set every K of train.ks to at most {fewest}"
+        )
 
 
 def pair_scorer(model):

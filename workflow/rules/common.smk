@@ -53,6 +53,15 @@ def run_dirs(dataset=None):
     ]
 
 
+TRAIN_OUTPUTS = [
+    "epochs.csv",
+    "metrics.json",
+    "embeddings.npz",
+    "per_user.parquet",
+    "top_lists.npz",
+]
+
+
 def run_files(name, dataset=None):
     return [f"{directory}/{name}" for directory in run_dirs(dataset)]
 
@@ -215,7 +224,12 @@ def caption_files():
 
 
 def all_targets():
-    targets = run_files("spectrum.json") + run_files("diversity.json")
+    # every file a run leaves, so that one deleted (or lost to a killed forced rerun) is made again
+    # rather than the tables silently keeping the run's older numbers
+    targets = [run_files(name) for name in TRAIN_OUTPUTS]
+    targets = (
+        sum(targets, []) + run_files("spectrum.json") + run_files("diversity.json")
+    )
     targets += figure_files() + table_files() + ["results/overview.html"]
     if config["text"]["enabled"]:
         targets += expand(
