@@ -555,3 +555,16 @@ def test_headline_correlates_balance_with_accuracy_and_writes_its_caption(result
     )
     assert caption.rstrip().endswith("Static text over {{ snakemake.config['datasets'] }}.")  # left to Jinja
     assert json.loads(out["json"].read_text())["datasets"][0]["dataset"] == "ml-toy"
+
+
+def test_results_table_marks_flagged_runs(results, tmp_path):
+    for seed in (0, 1):
+        path = results / "results/runs/ml-toy/mf/bpr" / f"seed{seed}" / "metrics.json"
+        metrics = json.loads(path.read_text())
+        path.write_text(json.dumps(metrics | {"flags": ["at_or_below_popularity"] + ["loss_exploded"] * seed}))
+    md = tmp_path / "r.md"
+    table = tables.results_table(files(results, "metrics.json"), tmp_path / "r.csv", md, recipes=RECIPES)
+    flagged = table.set_index(["dataset", "model", "recipe"])["flags"]
+    assert flagged[("ml-toy", "mf", "bpr")] == "at or below popularity (2/2); loss exploded (1/2)"
+    assert flagged[("ml-toy", "mf", "softmax")] == ""  # no flags recorded: an older metrics.json too
+    assert "⚠ at or below popularity (2/2); loss exploded (1/2)" in md.read_text()

@@ -444,3 +444,26 @@ def test_a_cutoff_larger_than_a_users_unseen_items_is_refused_before_training(sp
     message = str(caught.value)
     assert message.startswith("config key train.ks = [5, 40]: K = 40 is more than the")
     assert "set every K of train.ks to at most" in message and not (tmp_path / "epochs.csv").exists()
+
+
+def test_a_run_that_finishes_badly_is_flagged_and_warned_not_failed(split_dir, tmp_path, monkeypatch, caplog):
+    real_epoch = train_module.train_epoch
+    calls = {"n": 0}
+
+    def growing(*args, **kwargs):  # the loss of a learning rate far too large, short of NaN
+        calls["n"] += 1
+        return real_epoch(*args, **kwargs) | {"loss": 0.7 * 10 ** calls["n"]}
+
+    monkeypatch.setattr(train_module, "train_epoch", growing)
+    scripted_validation(monkeypatch, [0.0] * 100)  # never better than anything: popularity scores 0 too
+    with caplog.at_level("WARNING", logger="specrec.train"):
+        metrics = run(spec(split_dir, tmp_path, epochs=4))
+    assert metrics["flags"] == ["loss_exploded", "at_or_below_popularity"]
+    assert io.read_json(tmp_path / "metrics.json")["flags"] == metrics["flags"]
+    warned = " ".join(record.getMessage() for record in caplog.records)
+    assert "grew 1e+03-fold" in warned and "no better than the popularity baseline's" in warned
+
+
+def test_a_healthy_run_has_no_flags(split_dir, tmp_path):
+    assert run(spec(split_dir, tmp_path))["flags"] == []
+    assert run(spec(split_dir, tmp_path / "pop", model="popularity", recipe="none"))["flags"] == []

@@ -225,6 +225,9 @@ def results_table(
         md["p (users)"] = table["p_users_wilcoxon"].map(_p_value)
     md["Best epoch"] = _fmt(table["best_epoch_mean"], 1)
     md["Train (s)"] = _fmt(table["train_seconds_mean"], 1)
+    table["flags"] = pd.Series(labels.map(cell_flags(runs)), index=table.index).fillna("")
+    if table["flags"].astype(bool).any():
+        md["Flags"] = table["flags"].map(lambda text: f"⚠ {text}" if text else "")
     numeric = [
         *shown.values(),
         "Seeds",
@@ -234,6 +237,22 @@ def results_table(
     ]
     _write(table, md, csv_out, md_out, numeric=[*numeric, "Best epoch", "Train (s)"])
     return table
+
+
+def cell_flags(runs: pd.DataFrame) -> pd.Series:
+    """Per (dataset, model, recipe): the runs' flags (specrec.train.run_flags) with how many seeds raised
+    each, e.g. 'at or below popularity (3/3)'; '' for a cell without any."""
+
+    def describe(cell: pd.DataFrame) -> str:
+        raised = [flag for flags in cell for flag in (flags if isinstance(flags, list) else [])]
+        counts = pd.Series(raised, dtype=object).value_counts()
+        return "; ".join(
+            f"{flag.replace('_', ' ')} ({n}/{len(cell)})" for flag, n in counts.sort_index().items()
+        )
+
+    if "flags" not in runs:
+        return pd.Series(dtype=str)
+    return runs.groupby(RUN_KEYS)["flags"].agg(describe)
 
 
 def _bold_best(table: pd.DataFrame, metric: str, shown: pd.Series) -> pd.Series:

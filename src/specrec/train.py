@@ -473,9 +473,41 @@ def run(spec: RunSpec) -> dict:
         "best_epoch": best_epoch,
         "epochs_run": len(history) if model.trainable else 0,
         "train_seconds": train_seconds,
+        "flags": run_flags(spec, history, data, device) if model.trainable else [],
     }
     write_outputs(spec, model, history, metrics, per_user, top_lists)
     return metrics
+
+
+LOSS_GROWTH = 100.0  # "by orders of magnitude": the largest epoch loss this many times the first one's
+
+
+def run_flags(spec: RunSpec, history: list[dict], data: Data, device: str) -> list[str]:
+    """What went wrong with a run that still finished: its loss grew by orders of magnitude (a diverging
+    learning rate short of NaN), or its best validation NDCG@20 is no better than the popularity baseline's
+    on the same split. Each is logged as a warning (the console sees it) and recorded in metrics.json; the
+    tables mark the run. Neither fails the job: the collapse baseline (positives-only alignment) is meant
+    to rank no better than popularity, and a study exists to show such runs."""
+    flags = []
+    magnitudes = [abs(row["loss"]) for row in history]
+    growth = max(magnitudes) / max(magnitudes[0], 1e-12)
+    if growth >= LOSS_GROWTH:
+        flags.append("loss_exploded")
+        log.warning(
+            "%s: the training loss grew %.3g-fold (from %.4g in epoch 1 to %.4g): the learning rate is "
+            "probably too large", spec.run_dir, growth, history[0]["loss"],
+            max((row["loss"] for row in history), key=abs),
+        )  # fmt: skip
+    popularity = MODELS["popularity"](data.split.n_users, data.split.n_items, train_items=data.train.indices)
+    baseline = validate(popularity.to(device), data, spec.settings)["valid_ndcg@20"]
+    best = max(row["valid_ndcg@20"] for row in history)
+    if best <= baseline:
+        flags.append("at_or_below_popularity")
+        log.warning(
+            "%s: the best validation NDCG@20 (%.4f) is no better than the popularity baseline's (%.4f)",
+            spec.run_dir, best, baseline,
+        )  # fmt: skip
+    return flags
 
 
 def check_cutoffs(spec: RunSpec, data: Data) -> None:
