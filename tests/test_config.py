@@ -219,3 +219,19 @@ def test_a_study_with_no_run_at_all_is_refused_naming_runs():
     validate(config, SCHEMA)
     with pytest.raises(ConfigError, match="config key runs: every model's list of runs is empty"):
         check_config(config)
+
+
+def test_the_config_checker_names_file_line_and_column_of_a_yaml_error(tmp_path, capsys):
+    from specrec.config import main
+
+    broken = tmp_path / "study.yaml"
+    broken.write_text("train:\n  epochs: 3\n   lr: [0.1\n")
+    with pytest.raises(SystemExit, match=rf"{re.escape(str(broken))}, line 3, column 6: not valid YAML"):
+        main([str(broken), "--base", str(ROOT / "config/config.yaml"), "--schema", SCHEMA])
+    wrong = tmp_path / "wrong.yaml"
+    wrong.write_text("train: {lr: -1}\n")
+    with pytest.raises(SystemExit, match=r"config key train\.lr = -1"):
+        main([str(wrong), "--base", str(ROOT / "config/config.yaml"), "--schema", SCHEMA])
+    main([str(ROOT / "config/experiments/paper3.yaml"), "--base", str(ROOT / "config/config.yaml"),
+          "--schema", SCHEMA])  # fmt: skip
+    assert capsys.readouterr().out.strip() == "ok: 2925 training jobs"

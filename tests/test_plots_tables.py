@@ -561,7 +561,8 @@ def test_results_table_marks_flagged_runs(results, tmp_path):
     for seed in (0, 1):
         path = results / "results/runs/ml-toy/mf/bpr" / f"seed{seed}" / "metrics.json"
         metrics = json.loads(path.read_text())
-        path.write_text(json.dumps(metrics | {"flags": ["at_or_below_popularity"] + ["loss_exploded"] * seed}))
+        flags = ["at_or_below_popularity"] + ["loss_exploded"] * seed
+        path.write_text(json.dumps(metrics | {"flags": flags}))
     md = tmp_path / "r.md"
     table = tables.results_table(files(results, "metrics.json"), tmp_path / "r.csv", md, recipes=RECIPES)
     flagged = table.set_index(["dataset", "model", "recipe"])["flags"]

@@ -267,7 +267,50 @@ def job_resources(config: dict, rule: str, gpu_present: bool) -> dict:
 
 def nvidia_gpu_present() -> bool:
     """Cheap (no CUDA initialisation, no torch import): the kernel driver lists a GPU."""
-    from pathlib import Path
-
     gpus = Path("/proc/driver/nvidia/gpus")
     return gpus.is_dir() and any(gpus.iterdir())
+
+
+def read_config_file(path: str | Path) -> dict:
+    """A YAML config file as a mapping; a syntax error names the file, the line and the column (Snakemake's
+    own loader says only that some config file is not valid JSON or YAML)."""
+    path = Path(path)
+    try:
+        loaded = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        where = f", line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(error, "problem", None) or str(error)
+        raise ConfigError(f"{path}{where}: not valid YAML ({problem}); fix the file and run again") from None
+    if not isinstance(loaded, dict):
+        raise ConfigError(f"{path}: a config file must be a mapping of keys at the top level")
+    return loaded
+
+
+def main(argv: list[str] | None = None) -> None:
+    """`python -m specrec.config FILE...`: check config files the way the workflow will, before Snakemake
+    runs: each file's YAML (naming file, line and column), then the merge onto config/config.yaml against
+    the schema and the cross-checks."""
+    import argparse
+
+    from snakemake.utils import update_config, validate
+
+    parser = argparse.ArgumentParser(description=main.__doc__)
+    parser.add_argument("files", nargs="+", type=Path, help="config files, in the order of --configfile")
+    parser.add_argument("--base", type=Path, default=Path("config/config.yaml"), help="the default config")
+    parser.add_argument("--schema", type=Path, default=Path("workflow/schemas/config.schema.yaml"))
+    args = parser.parse_args(argv)
+    try:
+        config = read_config_file(args.base)
+        for path in args.files:
+            update_config(config, read_config_file(path))
+        config = schema_checked(config, args.schema)
+        validate(config, str(args.schema))
+        check_config(config)
+    except ConfigError as error:
+        raise SystemExit(f"error: {error}") from None
+    print(f"ok: {len(run_targets(config))} training jobs")
+
+
+if __name__ == "__main__":
+    main()
