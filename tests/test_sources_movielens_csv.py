@@ -137,6 +137,7 @@ def test_malformed_ratings_line_under_warn_is_skipped_and_counted(tmp_path, capl
     header, _, row = (tmp_path / "d.md").read_text().splitlines()[:3]
     assert dict(zip(header.split("|"), row.split("|"), strict=True))[" Skipped rows "].strip() == "2"
 
+
 def test_wrong_header_is_an_error_even_under_warn(tmp_path):
     raw = raw_dir(tmp_path, "ml-20m")
     text = (raw / "ratings.csv").read_text().replace("userId,movieId", "user,movie", 1)
