@@ -569,3 +569,15 @@ def test_results_table_marks_flagged_runs(results, tmp_path):
     assert flagged[("ml-toy", "mf", "bpr")] == "at or below popularity (2/2); loss exploded (1/2)"
     assert flagged[("ml-toy", "mf", "softmax")] == ""  # no flags recorded: an older metrics.json too
     assert "⚠ at or below popularity (2/2); loss exploded (1/2)" in md.read_text()
+
+
+def test_results_table_shows_ndcg_at_the_cutoffs_the_runs_have(results, tmp_path):
+    """train.ks = [10, 20, 1000]: no NDCG@50 anywhere, an NDCG@1000 column instead."""
+    for path in files(results, "metrics.json"):
+        metrics = json.loads(path.read_text())
+        test = {k: v for k, v in metrics["test"].items() if not k.endswith("@50")} | {"ndcg@1000": 0.9}
+        path.write_text(json.dumps(metrics | {"test": test}))
+    md = tmp_path / "r.md"
+    tables.results_table(files(results, "metrics.json"), tmp_path / "r.csv", md)
+    header = md.read_text().splitlines()[0]
+    assert "NDCG@10 | NDCG@20 | NDCG@1000" in header and "NDCG@50" not in header

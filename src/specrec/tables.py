@@ -27,16 +27,17 @@ RECALLS = {
     "recall_micro": "Recall-micro@20",  # Σ|L∩T| / Σmin(K, |T|): StableRankReg's code
 }
 DEFAULT_RECALLS = ("recall", "recall_truncated")
-NDCGS = {"ndcg@10": "NDCG@10", "ndcg@20": "NDCG@20", "ndcg@50": "NDCG@50"}
 BOLD_METRIC = "ndcg@20"
 
 
-def result_metrics(recalls: Sequence[str] = DEFAULT_RECALLS) -> dict[str, str]:
-    """(column in metrics.json, column label) of the main table: the chosen recalls at 20, then NDCG."""
+def result_metrics(runs: pd.DataFrame, recalls: Sequence[str] = DEFAULT_RECALLS) -> dict[str, str]:
+    """(column in metrics.json, column label) of the main table: the chosen recalls at 20, then NDCG at
+    every cut-off the runs were tested at (train.ks; every run also has K = 20)."""
     unknown = [name for name in recalls if name not in RECALLS]
     if unknown:
         raise ValueError(f"unknown recall {unknown}; valid: {', '.join(RECALLS)}")
-    return {f"{name}@20": RECALLS[name] for name in recalls} | NDCGS
+    cutoffs = sorted(int(c.split("@")[1]) for c in runs.columns if re.fullmatch(r"test_ndcg@\d+", c))
+    return {f"{name}@20": RECALLS[name] for name in recalls} | {f"ndcg@{k}": f"NDCG@{k}" for k in cutoffs}
 
 
 SPECTRUM_COLUMNS = {
@@ -193,8 +194,8 @@ def results_table(
     `recalls` names the Recall@20 definitions shown (`RECALLS`; config `report.recalls`).
     The CSV keeps full precision for downstream use; the Markdown is the human-readable view.
     """
-    shown = result_metrics(recalls)
     runs = apply_selection(metrics_frame(metrics_files), selection)
+    shown = result_metrics(runs, recalls)
     runs = runs.rename(columns={f"test_{m}": m for m in shown})
     missing = [m for m in [*shown, "best_epoch", "train_seconds"] if m not in runs]
     if missing:
@@ -217,7 +218,7 @@ def results_table(
     for metric, label in shown.items():
         md[label] = _bold_best(table, metric, _pm(table[f"{metric}_mean"], table[f"{metric}_std"]))
     md["vs"] = table["reference"].fillna("–")
-    md[f"Δ {NDCGS[BOLD_METRIC]}"] = table["relative_change"].map(
+    md["Δ NDCG@20"] = table["relative_change"].map(
         lambda v: "–" if pd.isna(v) else f"{100 * v:+.1f}%"
     )
     md["p (seeds)"] = table["p_seeds_ttest"].map(_p_value)
@@ -231,7 +232,7 @@ def results_table(
     numeric = [
         *shown.values(),
         "Seeds",
-        f"Δ {NDCGS[BOLD_METRIC]}",
+        "Δ NDCG@20",
         "p (seeds)",
         "p (users)",
     ]

@@ -569,7 +569,8 @@ def final_metrics(spec: RunSpec, model, data: Data, device: str) -> tuple[dict, 
     with torch.no_grad():
         scorer = model_scorer(model)
         test_exclude = [data.train, data.valid] if settings.mask_valid_at_test else [data.train]
-        kwargs = {"ks": settings.ks, "batch_size": settings.eval_batch_size}
+        # K = 20 always: validation, model selection, the tables and the headline read NDCG@20
+        kwargs = {"ks": sorted({*settings.ks, 20}), "batch_size": settings.eval_batch_size}
         valid = scored_rank_metrics(scorer, data.valid, [data.train], **kwargs)
         test = scored_rank_metrics(scorer, data.test, test_exclude, per_user=True, **kwargs)
         per_user = pd.DataFrame({name: values.cpu().numpy() for name, values in test.pop("per_user").items()})
