@@ -5,10 +5,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from smoke import MIRROR, run_smoke
 from specrec.data.download import materialize
 from specrec.data.prepare import prepare
-
-MIRROR = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
 
 @pytest.fixture(scope="session")
@@ -25,8 +24,6 @@ def ml1m_items(tmp_path_factory) -> pd.DataFrame:
 @pytest.fixture(scope="session")
 def smoke_workdir(tmp_path_factory) -> Path:
     """The smoke DAG run locally once per session (skips without the offline mirror)."""
-    from smoke import MIRROR, run_smoke
-
     if not (MIRROR / "ml-100k").is_dir():
         pytest.skip(f"no dataset mirror at {MIRROR}")
     workdir = tmp_path_factory.mktemp("smoke")

@@ -34,7 +34,6 @@ from specrec.kg import (
 )
 
 FIXTURES = Path(__file__).parent / "fixtures" / "kg"
-MIRROR = Path(__file__).parents[1].parent / "shared" / "data"
 
 
 def toy_items() -> pd.DataFrame:

@@ -10,12 +10,12 @@ import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 
+from smoke import MIRROR
 from specrec.data.download import materialize
 from specrec.data.prepare import prepare
 from specrec.data.sources import DATASETS, ITEM_COLUMNS
 
 FIXTURES = Path(__file__).parent / "fixtures"
-MIRROR = Path(__file__).parents[2] / "shared" / "data"
 
 ML100K_FILES = ["ml-100k/u.data", "ml-100k/u.item", "ml-100k/u.genre"]
 ML1M_FILES = ["ml-1m/movies.dat", "ml-1m-melu-extrainfos/movies_extrainfos.dat"]

@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from smoke import MIRROR
 from specrec.data.download import materialize
 from specrec.data.prepare import prepare
 from specrec.data.sources import DATASETS, ITEM_COLUMNS
@@ -22,7 +23,6 @@ from specrec.data.sources.directspec import parse_directspec, read_pairs
 from specrec.data.sources.readers import bad_rows_policy
 
 FIXTURES = Path(__file__).parent / "fixtures"
-MIRROR = Path(__file__).resolve().parents[2] / "shared" / "data"
 needs_mirror = pytest.mark.skipif(not MIRROR.is_dir(), reason=f"offline mirror {MIRROR} not present")
 
 

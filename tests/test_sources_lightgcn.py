@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from smoke import MIRROR
 from specrec.data.download import materialize
 from specrec.data.prepare import prepare
 from specrec.data.sources import DATASETS, ITEM_COLUMNS
@@ -26,7 +27,6 @@ from specrec.data.sources.lightgcn import parse_lightgcn, read_adjacency_lists
 from specrec.data.sources.readers import bad_rows_policy
 
 FIXTURES = Path(__file__).parent / "fixtures"
-MIRROR = Path(__file__).resolve().parents[2] / "shared" / "data"
 LIGHTGCN = ["amazon-book", "gowalla", "yelp2018"]
 needs_mirror = pytest.mark.skipif(not MIRROR.is_dir(), reason=f"offline mirror {MIRROR} not present")
 

@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from smoke import MIRROR
 from specrec import tables
 from specrec.data.download import materialize
 from specrec.data.prepare import prepare
@@ -24,7 +25,6 @@ from specrec.data.sources import DATASETS
 from specrec.data.sources.readers import bad_rows_policy, read_numeric_csv
 
 FIXTURES = Path(__file__).parent / "fixtures"
-MIRROR = Path(__file__).parents[2] / "shared" / "data"
 FILES = ("ratings.csv", "movies.csv")
 DTYPES = {"user": np.int32, "item": np.int32, "rating": np.float32, "timestamp": np.int64}
 HEADER = ("userId", "movieId", "rating", "timestamp")
