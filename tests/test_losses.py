@@ -291,3 +291,12 @@ def test_recipe_decreases_its_loss_on_a_tiny_problem(name):
     first = step()
     last = [step() for _ in range(100)][-1]
     assert last < first
+
+
+def test_filter_point_reads_alpha_and_tau_with_the_losses_own_defaults():
+    from specrec.losses.directspec import filter_point
+
+    assert filter_point({"name": "directspec_plus", "alpha": 0.5}) == (0.5, 3.0)
+    assert filter_point({"name": "directspec_plus", "tau0": 2.5, "tau1": 3.0}) == (1.0, None)  # adaptive
+    assert filter_point({"name": "directspec", "alpha": 0.8}) == (0.8, None)
+    assert filter_point({"name": "bpr"}) is None

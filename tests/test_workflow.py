@@ -246,3 +246,21 @@ def test_a_popularity_only_study_asks_for_no_figure_that_needs_training(tmp_path
     for needs_training in ("spectrum_figure", "stable_rank_figure", "alignment_uniformity_figure",
                            "convergence", "headline_figure"):  # fmt: skip
         assert needs_training not in counts
+
+
+def test_the_sensitivity_figure_is_asked_for_only_where_alpha_or_tau_varies(tmp_path):
+    """paper2_quick runs DirectSpec+ at one (alpha, tau) and its adaptive form: nothing to draw (the
+    adaptive temperatures are not a tau); paper2's grids vary both."""
+    counts = {}
+    for study in ("paper2_quick", "paper2"):
+        files = [str(ROOT / "config/experiments/paper2.yaml")]
+        files += [str(ROOT / "config/experiments/paper2_quick.yaml")] if study == "paper2_quick" else []
+        command = [
+            sys.executable, "-m", "snakemake", "--snakefile", str(ROOT / "Snakefile"),
+            "--directory", str(tmp_path / study), "--configfile", str(ROOT / "config/config.yaml"), *files,
+            "--dry-run", "--quiet", "rules", "--config", f"mirror={MIRROR}",
+        ]  # fmt: skip
+        result = subprocess.run(command, capture_output=True, text=True, cwd=ROOT)
+        assert result.returncode == 0, result.stderr[-3000:]
+        counts[study] = jobs(result).get("sensitivity_figure", 0)
+    assert counts == {"paper2_quick": 0, "paper2": 3}

@@ -23,6 +23,7 @@ from matplotlib.lines import Line2D  # noqa: E402
 from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 from specrec import io  # noqa: E402
+from specrec.losses.directspec import filter_point  # noqa: E402
 from specrec.tables import (  # noqa: E402,F401
     convergence_frame,
     epochs_frame,
@@ -655,15 +656,16 @@ def filter_parameters_frame(metrics_files: Sequence[PathLike], metric: str = "nd
     for path in require_files(metrics_files, "metrics.json"):
         metrics = io.read_json(path)
         loss = (metrics.get("provenance", {}).get("recipe") or {}).get("loss", {})
-        if loss.get("name") not in ("directspec", "directspec_plus"):
+        point = filter_point(loss)
+        if point is None:
             continue
-        tau = loss.get("tau", 3.0) if loss["name"] == "directspec_plus" and "tau0" not in loss else np.nan
+        alpha, tau = point
         rows.append(
             run_id_from_path(path)
             | {
                 "loss": loss["name"],
-                "alpha": loss.get("alpha", 1.0),
-                "tau": tau,
+                "alpha": alpha,
+                "tau": np.nan if tau is None else tau,
                 f"valid_{metric}": metrics["valid"][metric],
                 metric: metrics["test"][metric],
             }

@@ -4,6 +4,7 @@ from snakemake.utils import validate
 
 from specrec.tuning import split_run_name
 from specrec.models import MODELS
+from specrec.losses.directspec import filter_point
 from specrec.config import (
     check_config,
     job_resources,
@@ -188,14 +189,25 @@ def negatives_datasets():
 
 
 def sensitivity_datasets():
-    """Datasets where some model ran DirectSpec(+) with several values of alpha or tau."""
+    """Datasets where some model ran DirectSpec(+) with several values of alpha or of tau (adaptive
+    temperatures have none), as the sensitivity figure reads them."""
     seen = {}
     for run in RUNS:
-        loss = run_recipe(config, run["recipe"]).get("loss", {})
-        if loss.get("name") in ("directspec", "directspec_plus"):
-            key = (run["dataset"], run["model"], loss["name"])
-            seen.setdefault(key, set()).add((loss.get("alpha"), loss.get("tau")))
-    return sorted({key[0] for key, values in seen.items() if len(values) > 1})
+        loss = run_recipe(config, run["recipe"], run["model"]).get("loss", {})
+        point = filter_point(loss)
+        if point is not None:
+            alphas, taus = seen.setdefault(
+                (run["dataset"], run["model"], loss["name"]), (set(), set())
+            )
+            alphas.add(point[0])
+            taus.update({point[1]} - {None})
+    return sorted(
+        {
+            key[0]
+            for key, (alphas, taus) in seen.items()
+            if max(len(alphas), len(taus)) > 1
+        }
+    )
 
 
 def table_files():

@@ -87,3 +87,18 @@ class DirectSpecPlus:
         users = softmax_filter(users, self.alpha, self.temperature(batch.users, batch.train))
         items = softmax_filter(items, self.alpha, self.temperature(batch.items, batch.train_by_item))
         return filtered_loss("directspec_plus", users, items, self.norm_penalty)
+
+
+def filter_point(loss: dict) -> tuple[float, float | None] | None:
+    """The (alpha, tau) of a resolved recipe's loss entry ({"name": ..., **parameters}) where it is a
+    DirectSpec(+) loss, with the classes' own defaults; tau None for the linear filter and for adaptive
+    temperatures (tau0/tau1). None for any other loss. The sensitivity figure and the workflow's test of
+    whether a study varies the filter both read it."""
+    name = loss.get("name")
+    if name not in ("directspec", "directspec_plus"):
+        return None
+    defaults = LOSSES[name].__dataclass_fields__
+    alpha = float(loss.get("alpha", defaults["alpha"].default))
+    if name == "directspec" or loss.get("tau0") is not None:
+        return alpha, None
+    return alpha, float(loss.get("tau", defaults["tau"].default))
