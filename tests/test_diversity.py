@@ -253,3 +253,27 @@ def test_diversity_blocks_stay_small_whatever_k_is(monkeypatch):
     assert seen == [3, 3, 3, 1]
     monkeypatch.setattr(diversity, "BLOCK_BYTES", 2**30)  # all ten lists in one block: the same values
     assert torch.allclose(blocked, diversity.intra_list_diversity(lists, vectors))
+
+
+def test_diversity_at_k_1000_runs_under_a_memory_cap(tmp_path):
+    """The issue's trial under a real cap: 256 lists of K = 1,000 would need 2 GB of pair matrices at once
+    (the job that was killed by the kernel); in blocks the process stays under its address-space limit."""
+    import subprocess
+    import sys
+
+    script = """
+import resource, torch
+from specrec.diversity import intra_list_diversity
+torch.set_num_threads(1)
+generator = torch.Generator().manual_seed(0)
+lists = torch.stack([torch.randperm(3000, generator=generator)[:1000] for _ in range(256)])
+vectors = torch.randn(3000, 16, generator=generator)
+used = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+limit = used * 1024 + 768 * 2**20  # what the imports took, plus 768 MB
+resource.setrlimit(resource.RLIMIT_DATA, (limit, limit))
+values = intra_list_diversity(lists, vectors)
+assert values.shape == (256,) and bool(((values > 0.9) & (values < 1.1)).all())
+print("ok")
+"""
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0 and done.stdout.strip() == "ok", done.stderr[-2000:]
