@@ -82,3 +82,16 @@ def test_semantic_and_correlation_blocks(study):
     shown = [f"{values.mean():.4f} ± {values.std(ddof=1):.4f}" for values in (ours, theirs)]
     assert auc[3:5] == shown
     assert rows_of(correlation) == [["ml-toy", "stable rank / d", "+0.50", "0.040", "6"]]
+
+
+def test_the_change_has_the_sign_of_the_values_direction_also_below_zero():
+    """A uniformity of -3.3 against -3.1 is more uniform: the change is negative (-6.5 %), not +6.5 %."""
+    import pandas as pd
+
+    from specrec.reproduction import paired
+
+    on = {"dataset": ["d"] * 3, "model": ["m"] * 3, "seed": [0, 1, 2]}
+    ours = pd.DataFrame(on | {"item_uniformity": [-3.2, -3.3, -3.4]})
+    theirs = pd.DataFrame(on | {"item_uniformity": [-3.0, -3.1, -3.2]})
+    assert paired(ours, theirs, "item_uniformity")["change"] == pytest.approx(-0.2 / 3.1)
+    assert paired(theirs, ours, "item_uniformity")["change"] == pytest.approx(0.2 / 3.3)

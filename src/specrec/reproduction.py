@@ -115,7 +115,9 @@ def paired(ours: pd.DataFrame, theirs: pd.DataFrame, column: str, digits: int = 
     both = ours[[*on, column]].merge(theirs[[*on, column]], on=on, suffixes=("", "_ref")).dropna()
     a, b = both[column].astype(float), both[f"{column}_ref"].astype(float)
     p = stats.ttest_rel(a, b).pvalue if len(both) > 1 and (a != b).any() else math.nan
-    change = a.mean() / b.mean() - 1 if len(both) and b.mean() != 0 else math.nan
+    # relative to the reference's size, so that the sign is the direction of the value itself (a more
+    # negative uniformity is a negative change)
+    change = (a.mean() - b.mean()) / abs(b.mean()) if len(both) and b.mean() != 0 else math.nan
     found = {"ours": mean_sd(a, digits), "theirs": mean_sd(b, digits), "change": change, "p": p}
     return found | {"n": len(both)}
 
@@ -223,8 +225,9 @@ SEMANTIC = {
     "auc": "AUC (whole set)", "auc_batched": "AUC (KGCN batches)", "f1_batched": "F1 (KGCN batches)",
     "test_recall@20": "Recall@20", "test_ndcg@20": "NDCG@20", "test_ndcg@100": "NDCG@100",
     "ild_genre": "ILD genre@20", "ild_text": "ILD synopsis@20", "inter_list": "inter-list@20",
-    "coverage": "coverage@20", "cold_ndcg@20": "cold-start NDCG@20", "item_uniformity": "item uniformity",
-    "alignment": "alignment",
+    "coverage": "coverage@20", "cold_ndcg@20": "cold-start NDCG@20",
+    "item_uniformity": "item uniformity (lower: more uniform)",
+    "alignment": "alignment (lower: closer positives)",
 }  # fmt: skip
 
 

@@ -218,9 +218,7 @@ def results_table(
     for metric, label in shown.items():
         md[label] = _bold_best(table, metric, _pm(table[f"{metric}_mean"], table[f"{metric}_std"]))
     md["vs"] = table["reference"].fillna("–")
-    md["Δ NDCG@20"] = table["relative_change"].map(
-        lambda v: "–" if pd.isna(v) else f"{100 * v:+.1f}%"
-    )
+    md["Δ NDCG@20"] = table["relative_change"].map(lambda v: "–" if pd.isna(v) else f"{100 * v:+.1f}%")
     md["p (seeds)"] = table["p_seeds_ttest"].map(_p_value)
     if len(per_user_files):
         md["p (users)"] = table["p_users_wilcoxon"].map(_p_value)
