@@ -115,6 +115,21 @@ def test_cross_checks_name_the_valid_choices():
         check_config(fitted)
 
 
+def test_model_options_are_checked_against_the_models_constructor():
+    """Models take **_ (every model gets the same data), so the config check is where a typo is caught."""
+    config = load("config.yaml")
+    typo = copy.deepcopy(config) | {"model_options": {"lightgcn": {"n_layer": 2}}}
+    with pytest.raises(
+        ConfigError,
+        match="unknown key of model_options.lightgcn 'n_layer'; valid names: layer_combination, n_layers$",
+    ):
+        check_config(typo)
+    with pytest.raises(ConfigError, match="model_options.mf 'n_layers'; valid names: none$"):
+        check_config(copy.deepcopy(config) | {"model_options": {"mf": {"n_layers": 2}}})
+    kgcn = {"kgcn": {"n_neighbors": 4, "n_hops": 2, "aggregator": "sum", "eval_floats": 2**24}}
+    check_config(copy.deepcopy(config) | {"model_options": kgcn})  # the job's own n_neighbors included
+
+
 def test_run_targets_cross_every_dataset_run_and_seed():
     config = load("config.yaml") | {"datasets": ["ml-100k", "ml-1m"], "seeds": [1, 2]}
     runs = run_targets(config)

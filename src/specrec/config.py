@@ -15,7 +15,7 @@ import yaml
 from specrec import tuning
 from specrec.data.sources import DATASETS
 from specrec.losses import REGULARIZERS
-from specrec.models import MODELS
+from specrec.models import MODELS, option_names
 from specrec.recipes import RecipeError, build_loss, resolve_recipe
 from specrec.text.encode import text_model_slug
 
@@ -161,6 +161,9 @@ def check_config(config: dict) -> None:
         if abs(sum(fractions) - 1.0) > 1e-9:
             raise ConfigError(f"split fractions of {dataset} must sum to 1, got {fractions}")
     _check_names("model", config["runs"], MODELS.names())
+    for model, options in config["model_options"].items():
+        # models take **_ (the job passes every model the same data), so a typo would be silently ignored
+        _check_names(f"key of model_options.{model}", options, option_names(model))
     for model, recipes in config["runs"].items():
         if not MODELS[model].trainable:
             _check_names(f"recipe of model {model!r}", recipes, [NO_RECIPE])
@@ -201,7 +204,8 @@ def _resolve(config: dict, name: str, model: str | None = None) -> dict:
 def _check_names(what: str, given, valid: list[str]) -> None:
     unknown = [name for name in given if name not in valid]
     if unknown:
-        raise ConfigError(f"unknown {what} {', '.join(map(repr, unknown))}; valid names: {', '.join(valid)}")
+        valid_names = ", ".join(valid) if valid else "none"
+        raise ConfigError(f"unknown {what} {', '.join(map(repr, unknown))}; valid names: {valid_names}")
 
 
 def prepare_settings(config: dict, dataset: str) -> dict:

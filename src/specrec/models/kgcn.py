@@ -195,6 +195,7 @@ class KGCN(nn.Module):
 
     trainable = True
     needs_kg = True  # the training job loads the dataset's KG and passes its sampled neighbourhoods
+    job_options = ("n_neighbors",)  # neighbours sampled per entity by the training job (KGCN's construct_adj)
 
     def __init__(
         self,
