@@ -5,9 +5,9 @@ import pandas as pd
 import pytest
 import torch
 
-from specrec.losses import Batch
+from specrec.losses import Batch, TermContext
 from specrec.losses.semantic_cl import SemanticContrast, info_nce
-from specrec.recipes import RecipeError, TermContext, build_term
+from specrec.recipes import RecipeError, build_term
 from specrec.text.pairs import metadata_pairs, sample
 
 DIM, TEXT_DIM, TAU = 4, 6, 0.2

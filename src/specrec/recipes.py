@@ -14,13 +14,10 @@ loss plus its own regularisers (DirectAU's uniformity). Add-ons without `warm_ep
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from pathlib import Path
 
-import numpy as np
-import pandas as pd
 import torch
 
-from specrec.losses import LOSSES, REGULARIZERS, Batch
+from specrec.losses import LOSSES, REGULARIZERS, Batch, TermContext
 
 RECIPE_KEYS = (
     "init_std",
@@ -175,26 +172,6 @@ def build_loss(resolved_loss: dict):
         return LOSSES[name](**params)
     except TypeError as error:
         raise RecipeError(f"bad parameters for loss {name!r}: {error}") from None
-
-
-@dataclass
-class TermContext:
-    """The data a term may be built from: the item metadata and the synopsis embeddings of the dataset
-    (paper 1's item-item contrastive task), and the embedding size of the model."""
-
-    dim: int
-    item_meta: Path | None = None
-    text_embeddings: Path | None = None
-
-    def items(self) -> pd.DataFrame:
-        if self.item_meta is None:
-            raise RecipeError("this recipe needs the item metadata (items.parquet)")
-        return pd.read_parquet(self.item_meta)
-
-    def text(self) -> torch.Tensor:
-        if self.text_embeddings is None:
-            raise RecipeError("this recipe needs the synopsis embeddings: enable `text` in the config")
-        return torch.from_numpy(np.load(self.text_embeddings))
 
 
 def build_term(resolved_term: dict, context: TermContext | None):

@@ -31,9 +31,9 @@ from specrec.diversity import top_k_lists_scored
 from specrec.evaluate import Scorer, dot_scorer, scored_rank_metrics
 from specrec.interactions import UserItems
 from specrec.kg import load_kg, neighbor_sample
-from specrec.losses import Batch
+from specrec.losses import Batch, TermContext
 from specrec.models import MODELS
-from specrec.recipes import Recipe, TermContext
+from specrec.recipes import Recipe
 from specrec.runtime import keep_freed_memory, pick_device, provenance, seed_everything, set_threads
 from specrec.samplers import SAMPLERS
 from specrec.spectral import effective_rank, stable_rank

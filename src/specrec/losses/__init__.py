@@ -11,7 +11,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cached_property
+from pathlib import Path
 
+import numpy as np
+import pandas as pd
 import torch
 
 from specrec.interactions import UserItems
@@ -59,6 +62,26 @@ class Batch:
 
     def unique_item_emb(self) -> torch.Tensor:
         return self.item_table[self.unique_items]
+
+
+@dataclass
+class TermContext:
+    """The data a term may be built from: the item metadata and the synopsis embeddings of the dataset
+    (paper 1's item-item contrastive task), and the embedding size of the model."""
+
+    dim: int
+    item_meta: Path | None = None
+    text_embeddings: Path | None = None
+
+    def items(self) -> pd.DataFrame:
+        if self.item_meta is None:
+            raise ValueError("this recipe needs the item metadata (items.parquet)")
+        return pd.read_parquet(self.item_meta)
+
+    def text(self) -> torch.Tensor:
+        if self.text_embeddings is None:
+            raise ValueError("this recipe needs the synopsis embeddings: enable `text` in the config")
+        return torch.from_numpy(np.load(self.text_embeddings))
 
 
 # registration side effects

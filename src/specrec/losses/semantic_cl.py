@@ -8,12 +8,11 @@ specrec.text.pairs (metadata, synopsis kNN or random).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
 
 import torch
 import torch.nn.functional as F
 
-from specrec.losses import REGULARIZERS, Batch
+from specrec.losses import REGULARIZERS, Batch, TermContext
 from specrec.text.pairs import (
     METADATA_FIELDS,
     ItemPairs,
@@ -23,9 +22,6 @@ from specrec.text.pairs import (
     sample,
     text_knn_pairs,
 )
-
-if TYPE_CHECKING:  # recipes imports the loss registry: a run-time import here would be circular
-    from specrec.recipes import TermContext
 
 INPUTS = ("ids+text", "ids", "text")
 
