@@ -17,6 +17,7 @@ from specrec.data.sources import DATASETS
 from specrec.losses import REGULARIZERS
 from specrec.models import MODELS, option_names
 from specrec.recipes import RecipeError, build_loss, resolve_recipe
+from specrec.run_name import RunName
 from specrec.text.encode import text_model_slug
 
 NO_RECIPE = "none"  # the recipe of models that are fitted, not trained (popularity)
@@ -169,7 +170,7 @@ def check_config(config: dict) -> None:
             _check_names(f"recipe of model {model!r}", recipes, [NO_RECIPE])
             continue
         for name in recipes:
-            if tuning.SEPARATOR in name:
+            if RunName.parse(name).setting:
                 raise ConfigError(f"model {model!r}, run {name!r}: put settings in tune.grids")
             for run in tuning.expand_run(name, _grids(config)):
                 try:
@@ -179,7 +180,7 @@ def check_config(config: dict) -> None:
                 except (RecipeError, tuning.GridError) as error:
                     raise ConfigError(f"model {model!r}: {error}") from None
     # a grid may go unused (a study config narrows the runs of another), but must name a defined recipe
-    unknown = sorted(name for name in _grids(config) if name.partition("+")[0] not in config["recipes"])
+    unknown = sorted(name for name in _grids(config) if RunName.parse(name).base not in config["recipes"])
     if unknown:
         raise ConfigError(f"tune.grids names undefined recipes {', '.join(map(repr, unknown))}")
 
@@ -195,7 +196,7 @@ def run_recipe(config: dict, name: str, model: str | None = None) -> dict:
 
 
 def _resolve(config: dict, name: str, model: str | None = None) -> dict:
-    recipe, _ = tuning.split_run_name(name)
+    recipe = RunName.parse(name).recipe
     values = tuning.setting_values(name, _grids(config))
     recipes, addons = tuning.with_setting(recipe, values, config["recipes"], config["regularizers"])
     return resolve_recipe(recipe, recipes, addons, model)

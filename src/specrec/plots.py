@@ -24,6 +24,7 @@ from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 from specrec import io  # noqa: E402
 from specrec.losses.directspec import filter_point  # noqa: E402
+from specrec.run_name import reference_of  # noqa: E402
 from specrec.tables import (  # noqa: E402,F401
     convergence_frame,
     epochs_frame,
@@ -516,8 +517,8 @@ def addon_pairs(frame: pd.DataFrame) -> list[tuple[str, str, str, list[str]]]:
     found = []
     for (dataset, model), group in frame.groupby(["dataset", "model"], sort=True):
         recipes = set(group["recipe"])
-        for base in sorted(r for r in recipes if "+" not in r):
-            addons = sorted(r for r in recipes if r.partition("+")[0] == base and "+" in r)
+        for base in sorted(r for r in recipes if reference_of(r) is None):
+            addons = sorted(r for r in recipes if reference_of(r) == base)
             if addons:
                 found.append((dataset, model, base, addons))
     return found

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 import torch
 
 from specrec.losses import LOSSES, REGULARIZERS, Batch, TermContext
+from specrec.run_name import RunName
 
 RECIPE_KEYS = (
     "init_std",
@@ -47,7 +48,8 @@ def resolve_recipe(name: str, recipes: dict, addons: dict, model: str | None = N
 
     A recipe's `per_model` entry overrides its keys for one model (DirectSpec's LightGCN code decays the
     learning rate by 0.9999 and adds a norm penalty where its MF code does neither)."""
-    base, *extra = name.split("+")
+    parsed = RunName.parse(name)
+    base, extra = parsed.base, parsed.addons
     if base not in recipes:
         raise RecipeError(f"unknown recipe {base!r} in {name!r}; valid names: {', '.join(sorted(recipes))}")
     entry = dict(recipes[base])

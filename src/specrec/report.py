@@ -24,6 +24,7 @@ from pathlib import Path
 from types import SimpleNamespace
 
 from specrec import io
+from specrec.run_name import base_of
 
 PathLike = str | os.PathLike
 
@@ -117,7 +118,7 @@ def study_summary(config: dict) -> str:
     if split.get("seed") is not None:
         split_text += f"; one split, seed {split['seed']}"
     ran = {name for names in config["runs"].values() for name in names}
-    ran |= {name.partition("+")[0] for name in ran}
+    ran |= {base_of(name) for name in ran}
     grids = {name: grid for name, grid in config.get("tune", {}).get("grids", {}).items() if name in ran}
     grid_text = "; ".join(
         f"{name}: " + ", ".join(f"{key} ∈ {{{', '.join(map(str, values))}}}" for key, values in grid.items())

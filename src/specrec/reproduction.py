@@ -35,8 +35,8 @@ from pathlib import Path
 import pandas as pd
 
 from specrec import io
+from specrec.run_name import reference_of
 from specrec.tables import (
-    base_recipe,
     beyond_accuracy_frame,
     convergence_frame,
     epochs_frame,
@@ -213,7 +213,7 @@ def warm_start_block(study: Study) -> str:
     runs = study.runs.merge(convergence.drop(columns=["best_epoch"]), on=KEYS)
     rows = []
     for recipe in sorted(set(runs["recipe"])):
-        base = base_recipe(recipe)
+        base = reference_of(recipe)
         if base is None or base not in set(runs["recipe"]):
             continue
         ours, theirs = runs[runs["recipe"] == recipe], runs[runs["recipe"] == base]

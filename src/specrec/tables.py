@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from specrec import io
+from specrec.run_name import reference_of
 from specrec.tuning import apply_selection, selection_frame
 
 PathLike = str | os.PathLike
@@ -264,7 +265,7 @@ def _bold_best(table: pd.DataFrame, metric: str, shown: pd.Series) -> pd.Series:
 
 def reference_recipe(recipe: str, baseline: str) -> str | None:
     """What a recipe is compared with: its base for an add-on run, else the baseline (None for itself)."""
-    base = base_recipe(recipe)
+    base = reference_of(recipe)
     if base is not None:
         return base
     return None if recipe in (baseline, "none") else baseline
@@ -573,12 +574,6 @@ def results_index(
     return index
 
 
-def base_recipe(recipe: str) -> str | None:
-    """The recipe an add-on run is compared with: `bpr+sr_warm` -> `bpr`; None for a base recipe."""
-    base, _, addons = recipe.partition("+")
-    return base if addons else None
-
-
 def comparison_frame(
     per_user_files: Sequence[PathLike],
     metric: str = "ndcg@20",
@@ -599,7 +594,7 @@ def comparison_frame(
                "relative_change", "p_seeds_ttest", "p_users_wilcoxon"]  # fmt: skip
     rows = []
     for (dataset, model, recipe), run in runs.groupby(RUN_KEYS, sort=True):
-        base = reference_recipe(recipe, baseline) if baseline else base_recipe(recipe)
+        base = reference_recipe(recipe, baseline) if baseline else reference_of(recipe)
         of_base = runs[(runs["dataset"] == dataset) & (runs["model"] == model) & (runs["recipe"] == base)]
         if base is None or of_base.empty:
             continue

@@ -18,7 +18,7 @@ from itertools import product
 
 import pandas as pd
 
-SEPARATOR = "~"  # between the recipe and its setting in a run name
+from specrec.run_name import RunName
 
 
 class GridError(ValueError):
@@ -34,17 +34,11 @@ def format_value(value) -> str:
     return str(value)
 
 
-def split_run_name(name: str) -> tuple[str, str]:
-    """`bpr+sr_warm~lr=0.01` -> (`bpr+sr_warm`, `lr=0.01`); a run without a setting -> (name, "")."""
-    recipe, _, setting = name.partition(SEPARATOR)
-    return recipe, setting
-
-
 def grid_of(grids: dict, recipe: str) -> dict[str, list]:
     """The grid of a run name: its own, else its base recipe's (`bpr+sr_warm` is tuned like `bpr`)."""
     if recipe in grids:
         return grids[recipe]
-    return grids.get(recipe.partition("+")[0], {})
+    return grids.get(RunName.parse(recipe).base, {})
 
 
 def setting_name(setting: dict) -> str:
@@ -57,12 +51,14 @@ def expand_run(recipe: str, grids: dict) -> list[str]:
     if not grid:
         return [recipe]
     points = product(*grid.values())
-    return [f"{recipe}{SEPARATOR}{setting_name(dict(zip(grid, point, strict=True)))}" for point in points]
+    name = RunName.parse(recipe)
+    return [str(name.at(setting_name(dict(zip(grid, point, strict=True))))) for point in points]
 
 
 def setting_values(name: str, grids: dict) -> dict:
     """The values a run name sets, looked up in its grid (so 1e-06 comes back as the configured float)."""
-    recipe, setting = split_run_name(name)
+    parsed = RunName.parse(name)
+    recipe, setting = parsed.recipe, parsed.setting
     if not setting:
         return {}
     grid = grid_of(grids, recipe)
@@ -80,7 +76,8 @@ def setting_values(name: str, grids: dict) -> dict:
 
 def with_setting(recipe: str, values: dict, recipes: dict, addons: dict) -> tuple[dict, dict]:
     """Copies of the recipe and add-on tables with a setting written into the run's entries."""
-    base, *extra = recipe.split("+")
+    parsed = RunName.parse(recipe)
+    base, extra = parsed.base, parsed.addons
     recipes, addons = copy.deepcopy(recipes), copy.deepcopy(addons)
     for key, value in values.items():
         head, _, rest = key.partition(".")
@@ -102,7 +99,8 @@ def selection_frame(runs: pd.DataFrame, metric: str) -> pd.DataFrame:
     if column not in runs:
         raise ValueError(f"metrics.json files lack {column!r}: cannot select on validation {metric}")
     frame = runs.assign(run=runs["recipe"])
-    frame["recipe"], frame["setting"] = zip(*frame["run"].map(split_run_name), strict=True)
+    names = frame["run"].map(RunName.parse)
+    frame["recipe"], frame["setting"] = [n.recipe for n in names], [n.setting for n in names]
     keys = ["dataset", "model", "recipe", "setting", "run"]
     table = frame.groupby(keys, sort=False)[column].agg(["mean", "std", "count"]).reset_index()
     table = table.rename(columns={"mean": column, "std": f"{column}_std", "count": "n_seeds"})
@@ -120,8 +118,8 @@ def apply_selection(frame: pd.DataFrame, selection: pd.DataFrame | None) -> pd.D
     if frame.empty:
         return frame.assign(setting=pd.Series(dtype=str))
     if selection is None:
-        recipe, setting = zip(*frame["recipe"].map(split_run_name), strict=True)
-        return frame.assign(recipe=list(recipe), setting=list(setting))
+        names = frame["recipe"].map(RunName.parse)
+        return frame.assign(recipe=[n.recipe for n in names], setting=[n.setting for n in names])
     known = set(zip(selection["dataset"], selection["model"], selection["run"], strict=True))
     unknown = set(zip(frame["dataset"], frame["model"], frame["recipe"], strict=True)) - known
     if unknown:

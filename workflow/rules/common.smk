@@ -2,7 +2,7 @@ from pathlib import Path
 
 from snakemake.utils import validate
 
-from specrec.tuning import split_run_name
+from specrec.run_name import recipe_of, reference_of
 from specrec.models import MODELS
 from specrec.losses.directspec import filter_point
 from specrec.config import (
@@ -168,12 +168,8 @@ def figure_files():
 
 def speedup_datasets():
     """Datasets where some model ran a base recipe and also that recipe with add-ons (`bpr+sr_warm`)."""
-    ran = {
-        (run["dataset"], run["model"], split_run_name(run["recipe"])[0]) for run in RUNS
-    }
-    return sorted(
-        {d for d, m, r in ran if "+" in r and (d, m, r.partition("+")[0]) in ran}
-    )
+    ran = {(run["dataset"], run["model"], recipe_of(run["recipe"])) for run in RUNS}
+    return sorted({d for d, m, r in ran if (d, m, reference_of(r)) in ran})
 
 
 def negatives_datasets():
@@ -181,7 +177,7 @@ def negatives_datasets():
     seen = {}
     for run in RUNS:
         # the recipe as configured: a grid's settings are tuned away, distinct recipes are compared
-        recipe = run_recipe(config, split_run_name(run["recipe"])[0])
+        recipe = run_recipe(config, recipe_of(run["recipe"]))
         if recipe.get("n_negatives", 0) >= 1:
             key = (run["dataset"], run["model"], recipe["loss"]["name"])
             seen.setdefault(key, set()).add(recipe["n_negatives"])
@@ -260,7 +256,7 @@ def split_params(wildcards):
     return split_settings(config, wildcards.dataset)
 
 
-def recipe_of(wildcards):
+def resolved_recipe(wildcards):
     return run_recipe(config, wildcards.recipe, wildcards.model)
 
 

@@ -21,7 +21,7 @@ rule train:
     resources:
         **rule_resources("train"),
     params:
-        recipe=recipe_of,
+        recipe=resolved_recipe,
         settings=config["train"],
         model_options=model_options,
         checkpoint_dir="results/checkpoints/{dataset}/{model}/{recipe}/seed{seed}",
