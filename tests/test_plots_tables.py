@@ -17,8 +17,12 @@ DIM = 16
 
 
 def run_dir(root: Path, dataset: str, model: str, recipe: str, seed: int) -> Path:
+    """A run's folder with the identity its metrics.json records (write_run adds the metrics)."""
     path = root / "results" / "runs" / dataset / model / recipe / f"seed{seed}"
     path.mkdir(parents=True, exist_ok=True)
+    identity = {"dataset": dataset, "model": model, "recipe": recipe, "seed": seed}
+    if not (path / "metrics.json").exists():
+        (path / "metrics.json").write_text(json.dumps(identity))
     return path
 
 
@@ -126,11 +130,18 @@ def assert_written(*paths: Path) -> None:
 # ---------------------------------------------------------------- helpers
 
 
-def test_run_id_from_path():
-    path = "/x/runs/data/results/runs/ml-1m/mf/bpr/seed3/epochs.csv"
-    assert plots.run_id_from_path(path) == {"dataset": "ml-1m", "model": "mf", "recipe": "bpr", "seed": 3}
-    with pytest.raises(ValueError, match="does not look like"):
-        plots.run_id_from_path("results/ml-1m/mf/epochs.csv")
+def test_a_runs_identity_is_what_its_metrics_json_records_not_its_path(tmp_path):
+    from specrec.run_name import run_identity
+
+    write_run(tmp_path, "ml-1m", "mf", "bpr~lr=0.01", 3, ndcg=0.1, decay=0.5)
+    folder = tmp_path / "results/runs/ml-1m/mf/bpr~lr=0.01/seed3"
+    expected = {"dataset": "ml-1m", "model": "mf", "recipe": "bpr~lr=0.01", "seed": 3}
+    moved = tmp_path / "elsewhere"
+    folder.rename(moved)  # a run folder copied anywhere keeps its identity
+    assert run_identity(moved / "epochs.csv") == expected
+    (moved / "metrics.json").unlink()
+    with pytest.raises(FileNotFoundError, match="has no metrics.json; train the run again"):
+        run_identity(moved / "epochs.csv")
 
 
 def test_recipe_colours_follow_config_order():
@@ -336,7 +347,7 @@ def test_convergence_table_finds_the_first_epoch_at_95_percent_of_the_best(tmp_p
     from specrec import io
     from specrec.tables import convergence_table
 
-    path = tmp_path / "runs/toy/mf/bpr/seed1/epochs.csv"
+    path = run_dir(tmp_path, "toy", "mf", "bpr", 1) / "epochs.csv"
     ndcg = [0.10, 0.50, 0.96, 1.00, 0.99]
     io.write_csv(
         path,

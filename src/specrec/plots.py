@@ -24,13 +24,12 @@ from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 from specrec import io  # noqa: E402
 from specrec.losses.directspec import filter_point  # noqa: E402
-from specrec.run_name import reference_of  # noqa: E402
+from specrec.run_name import IDENTITY, reference_of  # noqa: E402
 from specrec.tables import (  # noqa: E402,F401
     convergence_frame,
     epochs_frame,
     require_files,
     run_frame,
-    run_id_from_path,
     spectrum_frame,
 )
 from specrec.tuning import apply_selection  # noqa: E402
@@ -595,7 +594,7 @@ def negatives_frame(metrics_files: Sequence[PathLike], metric: str = "ndcg@20") 
             continue
         terms = {term["name"] for term in recipe.get("regularizers", [])}
         rows.append(
-            run_id_from_path(path)
+            {key: metrics[key] for key in IDENTITY}
             | {
                 "loss": recipe["loss"]["name"],
                 "n_negatives": recipe["n_negatives"],
@@ -662,7 +661,7 @@ def filter_parameters_frame(metrics_files: Sequence[PathLike], metric: str = "nd
             continue
         alpha, tau = point
         rows.append(
-            run_id_from_path(path)
+            {key: metrics[key] for key in IDENTITY}
             | {
                 "loss": loss["name"],
                 "alpha": alpha,

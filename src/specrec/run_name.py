@@ -1,4 +1,6 @@
-"""A run's name, parsed in this one place: `base+addon+...~key=value,...`.
+"""A run's identity in one place: its name's grammar, its folder, and the identity its metrics.json records.
+
+A run name, `base+addon+...~key=value,...`, is parsed here and nowhere else.
 
 `base` is a recipe of the config's `recipes` (`bpr`), each add-on a regulariser entry of `regularizers`
 (`sr_warm`), and the setting, after `~`, the grid point the run was trained at (`lr=0.01,weight_decay=1e-08`,
@@ -9,6 +11,10 @@ its reference `bpr` at the setting chosen for `bpr`.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from os import PathLike
+from pathlib import Path
+
+from specrec import io
 
 ADDON = "+"  # between the base recipe and each add-on
 SETTING = "~"  # between the recipe and its grid setting
@@ -57,3 +63,23 @@ def base_of(text: str) -> str:
 def reference_of(text: str) -> str | None:
     """`bpr+sr_warm` -> `bpr`; None for a base recipe."""
     return RunName.parse(text).reference
+
+
+# every file of a run lives in its folder; its training checkpoints in a folder of the same shape that
+# Snakemake never deletes
+RUN_FOLDER = "results/runs/{dataset}/{model}/{recipe}/seed{seed}"
+CHECKPOINT_FOLDER = "results/checkpoints/{dataset}/{model}/{recipe}/seed{seed}"
+IDENTITY = ("dataset", "model", "recipe", "seed")
+
+
+def run_identity(path: str | PathLike) -> dict[str, str | int]:
+    """dataset, model, recipe (the run name) and seed of the run a file belongs to, as the run's own
+    metrics.json (beside the file, written by the same training job) records them; never read off the path."""
+    metrics_file = Path(path).parent / "metrics.json"
+    if not metrics_file.exists():
+        raise FileNotFoundError(
+            f"{metrics_file}: the run of {path} has no metrics.json; train the run again "
+            "(run the same snakemake command) so its folder is complete"
+        )
+    recorded = io.read_json(metrics_file)
+    return {key: recorded[key] for key in IDENTITY}

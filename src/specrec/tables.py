@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from specrec import io
-from specrec.run_name import reference_of
+from specrec.run_name import IDENTITY, reference_of, run_identity
 from specrec.tuning import apply_selection, selection_frame
 
 PathLike = str | os.PathLike
@@ -72,27 +72,14 @@ def metrics_frame(metrics_files: Sequence[PathLike]) -> pd.DataFrame:
     return _flatten([io.read_json(f) for f in files])
 
 
-def run_id_from_path(path: PathLike) -> dict[str, str | int]:
-    """Read dataset, model, recipe and seed from `.../runs/{dataset}/{model}/{recipe}/seed{seed}/<file>`."""
-    parts = Path(path).parts
-    for i in range(len(parts) - 5, -1, -1):
-        seed = re.fullmatch(r"seed(\d+)", parts[i + 4])
-        if parts[i] == "runs" and seed:
-            dataset, model, recipe = parts[i + 1 : i + 4]
-            return {"dataset": dataset, "model": model, "recipe": recipe, "seed": int(seed[1])}
-    raise ValueError(
-        f"path {str(path)!r} does not look like runs/{{dataset}}/{{model}}/{{recipe}}/seed{{seed}}/<file>"
-    )
-
-
 def run_frame(files: Sequence[PathLike], read, what: str) -> pd.DataFrame:
-    """`read(file)` of every run's file, rows tagged with dataset, model, recipe and seed from the path."""
-    frames = [read(f).assign(**run_id_from_path(f)) for f in require_files(files, what)]
+    """`read(file)` of every run's file, rows tagged with the run's dataset, model, recipe and seed."""
+    frames = [read(f).assign(**run_identity(f)) for f in require_files(files, what)]
     return pd.concat(frames, ignore_index=True)
 
 
 def epochs_frame(epochs_files: Sequence[PathLike]) -> pd.DataFrame:
-    """Concatenate epochs.csv files with dataset/model/recipe/seed columns taken from their paths."""
+    """Concatenate epochs.csv files with the dataset/model/recipe/seed columns of their runs."""
     return run_frame(epochs_files, pd.read_csv, "epochs.csv")
 
 
@@ -509,7 +496,7 @@ def beyond_accuracy_frame(
     for metrics_file, diversity_file, activity_file in triples:
         metrics, diversity = io.read_json(metrics_file), io.read_json(diversity_file).get("20", {})
         cold = pd.read_csv(activity_file).iloc[0]
-        row = run_id_from_path(metrics_file) | metrics.get("test_ctr", {})
+        row = {key: metrics[key] for key in IDENTITY} | metrics.get("test_ctr", {})
         batched = metrics.get("test_ctr_batched", {})
         row |= {f"{key}_batched": batched[key] for key in ("auc", "f1") if key in batched}
         row |= {key: metrics["test"].get(key) for key in ("recall@20", "ndcg@20")}
@@ -557,7 +544,7 @@ def results_index(
     spectra = spectra[[c for c in spectra.columns if not c.endswith("singular_values")]]
     diversity = _flatten(
         [
-            run_id_from_path(f) | {f"div{k}": values for k, values in io.read_json(f).items()}
+            run_identity(f) | {f"div{k}": values for k, values in io.read_json(f).items()}
             for f in require_files(diversity_files, "diversity.json")
         ]
     )

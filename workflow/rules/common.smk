@@ -2,7 +2,7 @@ from pathlib import Path
 
 from snakemake.utils import validate
 
-from specrec.run_name import recipe_of, reference_of
+from specrec.run_name import CHECKPOINT_FOLDER, RUN_FOLDER, recipe_of, reference_of
 from specrec.models import MODELS
 from specrec.losses.directspec import filter_point
 from specrec.config import (
@@ -48,10 +48,13 @@ wildcard_constraints:
 
 def run_dirs(dataset=None):
     return [
-        "results/runs/{dataset}/{model}/{recipe}/seed{seed}".format(**run)
-        for run in RUNS
-        if dataset in (None, run["dataset"])
+        RUN_FOLDER.format(**run) for run in RUNS if dataset in (None, run["dataset"])
     ]
+
+
+def run_file(name):
+    """A file of a run, with the run's wildcards: RUN_FOLDER/name."""
+    return f"{RUN_FOLDER}/{name}"
 
 
 TRAIN_OUTPUTS = [

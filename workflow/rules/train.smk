@@ -8,11 +8,11 @@ rule train:
         item_meta=item_meta_if_needed,
         text=text_if_needed,
     output:
-        epochs="results/runs/{dataset}/{model}/{recipe}/seed{seed}/epochs.csv",
-        metrics="results/runs/{dataset}/{model}/{recipe}/seed{seed}/metrics.json",
-        embeddings="results/runs/{dataset}/{model}/{recipe}/seed{seed}/embeddings.npz",
-        per_user="results/runs/{dataset}/{model}/{recipe}/seed{seed}/per_user.parquet",
-        top_lists="results/runs/{dataset}/{model}/{recipe}/seed{seed}/top_lists.npz",
+        epochs=run_file("epochs.csv"),
+        metrics=run_file("metrics.json"),
+        embeddings=run_file("embeddings.npz"),
+        per_user=run_file("per_user.parquet"),
+        top_lists=run_file("top_lists.npz"),
     log:
         "results/logs/train/{dataset}/{model}_{recipe}_seed{seed}.log",
     conda:
@@ -24,17 +24,17 @@ rule train:
         recipe=resolved_recipe,
         settings=config["train"],
         model_options=model_options,
-        checkpoint_dir="results/checkpoints/{dataset}/{model}/{recipe}/seed{seed}",
+        checkpoint_dir=CHECKPOINT_FOLDER,
     script:
         "../scripts/train.py"
 
 
 rule spectrum:
     input:
-        embeddings="results/runs/{dataset}/{model}/{recipe}/seed{seed}/embeddings.npz",
+        embeddings=run_file("embeddings.npz"),
         test=split_file("test.parquet"),
     output:
-        spectrum="results/runs/{dataset}/{model}/{recipe}/seed{seed}/spectrum.json",
+        spectrum=run_file("spectrum.json"),
     log:
         "results/logs/spectrum/{dataset}/{model}_{recipe}_seed{seed}.log",
     conda:
@@ -47,14 +47,14 @@ rule spectrum:
 
 rule diversity:
     input:
-        top_lists="results/runs/{dataset}/{model}/{recipe}/seed{seed}/top_lists.npz",
-        per_user="results/runs/{dataset}/{model}/{recipe}/seed{seed}/per_user.parquet",
+        top_lists=run_file("top_lists.npz"),
+        per_user=run_file("per_user.parquet"),
         item_meta="results/data/{dataset}/items.parquet",
         train=split_file("train.parquet"),
         text=text_embeddings_if_enabled,
     output:
-        diversity="results/runs/{dataset}/{model}/{recipe}/seed{seed}/diversity.json",
-        activity="results/runs/{dataset}/{model}/{recipe}/seed{seed}/activity.csv",
+        diversity=run_file("diversity.json"),
+        activity=run_file("activity.csv"),
     log:
         "results/logs/diversity/{dataset}/{model}_{recipe}_seed{seed}.log",
     conda:
