@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from specrec import plots, tables
+from specrec import plots, runs, tables
 
 RECIPES = ["bpr", "softmax", "bpr_sr", "none"]
 DIM = 16
@@ -131,7 +131,7 @@ def assert_written(*paths: Path) -> None:
 
 
 def test_a_runs_identity_is_what_its_metrics_json_records_not_its_path(tmp_path):
-    from specrec.run_name import run_identity
+    from specrec.runs import run_identity
 
     write_run(tmp_path, "ml-1m", "mf", "bpr~lr=0.01", 3, ndcg=0.1, decay=0.5)
     folder = tmp_path / "results/runs/ml-1m/mf/bpr~lr=0.01/seed3"
@@ -446,7 +446,7 @@ def test_addon_pairs_and_speedup_figure(tmp_path):
     for recipe, decay in (("bpr", 0.5), ("bpr+sr", 0.2), ("ssm", 0.1)):
         write_run(tmp_path, "ml-toy", "mf", recipe, 0, ndcg=0.2, decay=decay)
     epochs = files(tmp_path, "epochs.csv")
-    pairs = plots.addon_pairs(tables.epochs_frame(epochs))
+    pairs = plots.addon_pairs(runs.epochs_frame(epochs))
     assert pairs == [("ml-toy", "mf", "bpr", ["bpr+sr"])]  # ssm has no add-on run
     pdf, png = tmp_path / "s.pdf", tmp_path / "s.png"
     plots.plot_convergence_speedup(epochs, pdf, png, RECIPES)

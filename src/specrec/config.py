@@ -17,7 +17,7 @@ from specrec.data.sources import DATASETS
 from specrec.losses import REGULARIZERS
 from specrec.models import MODELS, option_names
 from specrec.recipes import RecipeError, build_loss, resolve_recipe
-from specrec.run_name import RunName
+from specrec.runs import RunName
 from specrec.text.encode import text_model_slug
 
 NO_RECIPE = "none"  # the recipe of models that are fitted, not trained (popularity)

@@ -19,7 +19,7 @@ from matplotlib.ticker import MaxNLocator
 
 from specrec import io
 from specrec.plots import BASELINE_STYLE, _figure, _legend, _palettes, _require_rows, save_figure
-from specrec.tables import epochs_frame, metrics_frame, spectrum_frame
+from specrec.runs import epochs_frame, metrics_frame, spectrum_frame
 from specrec.tuning import apply_selection
 
 PathLike = str | os.PathLike

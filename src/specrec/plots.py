@@ -24,10 +24,11 @@ from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 from specrec import io  # noqa: E402
 from specrec.losses.directspec import filter_point  # noqa: E402
-from specrec.run_name import IDENTITY, reference_of  # noqa: E402
-from specrec.tables import (  # noqa: E402,F401
+from specrec.runs import (  # noqa: E402
+    IDENTITY,
     convergence_frame,
     epochs_frame,
+    reference_of,
     require_files,
     run_frame,
     spectrum_frame,

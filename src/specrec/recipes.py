@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 import torch
 
 from specrec.losses import LOSSES, REGULARIZERS, Batch, TermContext
-from specrec.run_name import RunName
+from specrec.runs import RunName
 
 RECIPE_KEYS = (
     "init_std",

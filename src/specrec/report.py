@@ -24,7 +24,7 @@ from pathlib import Path
 from types import SimpleNamespace
 
 from specrec import io
-from specrec.run_name import base_of
+from specrec.runs import base_of
 
 PathLike = str | os.PathLike
 

@@ -35,14 +35,8 @@ from pathlib import Path
 import pandas as pd
 
 from specrec import io
-from specrec.run_name import reference_of
-from specrec.tables import (
-    beyond_accuracy_frame,
-    convergence_frame,
-    epochs_frame,
-    metrics_frame,
-    spectrum_frame,
-)
+from specrec.runs import convergence_frame, epochs_frame, metrics_frame, reference_of, spectrum_frame
+from specrec.tables import beyond_accuracy_frame
 from specrec.tuning import apply_selection, read_selection
 
 KEYS = ["dataset", "model", "recipe", "seed"]

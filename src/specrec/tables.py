@@ -15,7 +15,18 @@ import numpy as np
 import pandas as pd
 
 from specrec import io
-from specrec.run_name import IDENTITY, reference_of, run_identity
+from specrec.runs import (
+    IDENTITY,
+    convergence_frame,
+    epochs_frame,
+    flatten,
+    metrics_frame,
+    reference_of,
+    require_files,
+    run_frame,
+    run_identity,
+    spectrum_frame,
+)
 from specrec.tuning import apply_selection, selection_frame
 
 PathLike = str | os.PathLike
@@ -52,41 +63,6 @@ SPECTRUM_COLUMNS = {
     "item_uniformity": "Item unif.",
     "alignment": "Alignment",
 }
-
-
-def require_files(files: Sequence[PathLike], what: str) -> list[Path]:
-    """Fail early with a readable message: an empty input list means a wiring error upstream."""
-    if files is None or len(files) == 0:
-        raise ValueError(f"no {what} files given: nothing to aggregate")
-    return [Path(f) for f in files]
-
-
-def _flatten(records: list[dict]) -> pd.DataFrame:
-    """Nested JSON -> flat columns joined by '_' (e.g. test.ndcg@20 -> test_ndcg@20)."""
-    return pd.json_normalize(records, sep="_")
-
-
-def metrics_frame(metrics_files: Sequence[PathLike]) -> pd.DataFrame:
-    """One row per run with flattened metrics.json fields (test_ndcg@20, valid_recall@20, ...)."""
-    files = require_files(metrics_files, "metrics.json")
-    return _flatten([io.read_json(f) for f in files])
-
-
-def run_frame(files: Sequence[PathLike], read, what: str) -> pd.DataFrame:
-    """`read(file)` of every run's file, rows tagged with the run's dataset, model, recipe and seed."""
-    frames = [read(f).assign(**run_identity(f)) for f in require_files(files, what)]
-    return pd.concat(frames, ignore_index=True)
-
-
-def epochs_frame(epochs_files: Sequence[PathLike]) -> pd.DataFrame:
-    """Concatenate epochs.csv files with the dataset/model/recipe/seed columns of their runs."""
-    return run_frame(epochs_files, pd.read_csv, "epochs.csv")
-
-
-def spectrum_frame(spectrum_files: Sequence[PathLike]) -> pd.DataFrame:
-    """One row per run with flattened spectrum.json fields (user_stable_rank, item_singular_values, ...)."""
-    files = require_files(spectrum_files, "spectrum.json")
-    return _flatten([io.read_json(f) for f in files])
 
 
 def dataset_from_stats_path(path: PathLike) -> tuple[str, int | None]:
@@ -409,32 +385,6 @@ def spectrum_table(
     return table
 
 
-def convergence_frame(runs: pd.DataFrame, share: float = 0.95) -> pd.DataFrame:
-    """Per trained run of an epochs frame: best validation NDCG@20, its epoch, and the first epoch, wall
-    clock and training time at which `share` of the best was reached."""
-    runs = runs[runs.groupby(["dataset", "model", "recipe", "seed"])["epoch"].transform("max") > 0]
-    if runs.empty:
-        raise ValueError("no trained run among the epochs.csv files")
-    rows = []
-    for (dataset, model, recipe, seed), run in runs.groupby(
-        ["dataset", "model", "recipe", "seed"], sort=False
-    ):
-        run = run.sort_values("epoch")
-        best = run["valid_ndcg@20"].max()
-        best_epoch = int(run.loc[run["valid_ndcg@20"].idxmax(), "epoch"])
-        reached = run[run["valid_ndcg@20"] >= share * best].iloc[0]
-        train_seconds = run["epoch_seconds"].cumsum()[run["epoch"] <= reached["epoch"]].iloc[-1]
-        rows.append(
-            {
-                "dataset": dataset, "model": model, "recipe": recipe, "seed": seed,
-                "best_valid_ndcg@20": best, "best_epoch": best_epoch,
-                "epochs_to_95": int(reached["epoch"]), "seconds_to_95": reached["elapsed_seconds"],
-                "train_seconds_to_95": train_seconds,
-            }
-        )  # fmt: skip
-    return pd.DataFrame(rows)
-
-
 def convergence_table(
     epochs_files: Sequence[PathLike],
     csv_out: PathLike,
@@ -542,7 +492,7 @@ def results_index(
     runs = metrics_frame(metrics_files)
     spectra = spectrum_frame(spectrum_files)
     spectra = spectra[[c for c in spectra.columns if not c.endswith("singular_values")]]
-    diversity = _flatten(
+    diversity = flatten(
         [
             run_identity(f) | {f"div{k}": values for k, values in io.read_json(f).items()}
             for f in require_files(diversity_files, "diversity.json")

@@ -18,7 +18,7 @@ from itertools import product
 
 import pandas as pd
 
-from specrec.run_name import RunName
+from specrec.runs import RunName
 
 
 class GridError(ValueError):

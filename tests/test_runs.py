@@ -2,7 +2,7 @@
 
 import pytest
 
-from specrec.run_name import RunName, base_of, recipe_of, reference_of
+from specrec.runs import RunName, base_of, recipe_of, reference_of
 
 
 @pytest.mark.parametrize(
