@@ -179,6 +179,11 @@ def check_config(config: dict) -> None:
                     build_loss(_resolve(config, run, model)["loss"])
                 except (RecipeError, tuning.GridError) as error:
                     raise ConfigError(f"model {model!r}: {error}") from None
+    for name in config["recipes"]:  # every defined recipe's loss and parameters, run or not
+        try:
+            build_loss(_resolve(config, name)["loss"])
+        except RecipeError as error:
+            raise ConfigError(f"recipe {name!r}: {error}") from None
     # a grid may go unused (a study config narrows the runs of another), but must name a defined recipe
     unknown = sorted(name for name in _grids(config) if RunName.parse(name).base not in config["recipes"])
     if unknown:

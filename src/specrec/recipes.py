@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 
 import torch
 
-from specrec.losses import LOSSES, REGULARIZERS, Batch, TermContext
+from specrec.losses import LOSSES, REGULARIZERS, Batch, TermContext, loss_parameters
 from specrec.runs import RunName
 
 RECIPE_KEYS = (
@@ -167,13 +167,31 @@ class Recipe:
 
 
 def build_loss(resolved_loss: dict):
-    """The loss object of a resolved recipe's `loss` entry ({"name": ..., **parameters})."""
+    """The loss object of a resolved recipe's `loss` entry ({"name": ..., **parameters}). The loss's
+    dataclass fields are its parameters: any other key is refused, naming the valid ones, and a value
+    given as text (`--config`) is read as the field's type."""
     params = dict(resolved_loss)
     name = params.pop("name")
+    if name not in LOSSES:
+        raise RecipeError(f"unknown loss {name!r}; valid names: {', '.join(LOSSES.names())}")
+    accepted = loss_parameters(name)
+    unknown = sorted(set(params) - set(accepted))
+    if unknown:
+        raise RecipeError(
+            f"bad parameters for loss {name!r}: it takes no {', '.join(map(repr, unknown))}; its parameters: "
+            f"{', '.join(accepted) or 'none'}; a recipe's other keys: {', '.join(RECIPE_KEYS)}"
+        )
     try:
-        return LOSSES[name](**params)
-    except TypeError as error:
+        return LOSSES[name](**{key: _read(value, accepted[key]) for key, value in params.items()})
+    except (TypeError, ValueError) as error:
         raise RecipeError(f"bad parameters for loss {name!r}: {error}") from None
+
+
+def _read(value, kind: type):
+    """A parameter given as text (`--config recipes='{ssm: {temperature: 0.5}}'`) as the field's type."""
+    if isinstance(value, str) and kind in (int, float):
+        return kind(value)
+    return value
 
 
 def build_term(resolved_term: dict, context: TermContext | None):

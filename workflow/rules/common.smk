@@ -2,7 +2,7 @@ from pathlib import Path
 
 from snakemake.utils import validate
 
-from specrec.run_name import CHECKPOINT_FOLDER, RUN_FOLDER, recipe_of, reference_of
+from specrec.runs import CHECKPOINT_FOLDER, RUN_FOLDER, recipe_of, reference_of
 from specrec.models import MODELS
 from specrec.losses.directspec import filter_point
 from specrec.config import (

@@ -3,11 +3,15 @@
 A loss maps a `Batch` of in-batch embeddings to a dict of named loss parts; a regulariser maps one table of
 in-batch embeddings (the unique users, or the unique items) to a scalar. A *recipe* (specrec.recipes) names a
 loss, its sampler and its regularisers with their schedules, e.g. `directau+sr_warm`.
-Adding a loss = one module with a registered class + one import line below + its name in the schema.
+Adding a loss = one module with a registered dataclass + one import line below: the dataclass's fields are
+the loss's parameters (what a recipe may set, with their types and defaults), so neither the schema nor the
+config check needs to know it.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import typing
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cached_property
@@ -22,6 +26,27 @@ from specrec.registry import Registry
 
 LOSSES: Registry = Registry("loss")
 REGULARIZERS: Registry = Registry("regularizer")
+
+
+def loss_parameters(name: str) -> dict[str, type]:
+    """A registered loss's parameters, its dataclass fields, with the type each value is read as."""
+    loss = LOSSES[name]
+    hints = typing.get_type_hints(loss)
+    readable = {}
+    for field in dataclasses.fields(loss):
+        # `float | None` is read as float; the first of the union's member types that is not None
+        kinds = [kind for kind in typing.get_args(hints[field.name]) if kind is not type(None)]
+        readable[field.name] = kinds[0] if kinds else hints[field.name]
+    return readable
+
+
+def require(loss, positive: tuple[str, ...] = (), non_negative: tuple[str, ...] = ()) -> None:
+    """Range checks of a loss's parameters (None: unset), naming the parameter and the value."""
+    for name in positive + non_negative:
+        value = getattr(loss, name)
+        if value is not None and not (value > 0 if name in positive else value >= 0):
+            bound = "> 0" if name in positive else ">= 0"
+            raise ValueError(f"{name} must be {bound}, got {value}")
 
 
 @dataclass

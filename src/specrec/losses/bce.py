@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from specrec.losses import LOSSES, Batch
+from specrec.losses import LOSSES, Batch, require
 from specrec.losses.bpr import dot_scores
 
 
@@ -56,6 +56,9 @@ class BinaryCrossEntropy:
 
     l2: float = 0.0
     needs_negatives = True
+
+    def __post_init__(self) -> None:
+        require(self, non_negative=("l2",))
 
     def __call__(self, batch: Batch) -> dict[str, torch.Tensor]:
         positive, negative = pair_scores(batch)

@@ -20,7 +20,7 @@ import torch
 import torch.nn.functional as F
 
 from specrec.interactions import UserItems
-from specrec.losses import LOSSES, Batch
+from specrec.losses import LOSSES, Batch, require
 
 
 def positive_pair_loss(users_hat: torch.Tensor, items_hat: torch.Tensor) -> torch.Tensor:
@@ -53,6 +53,9 @@ class DirectSpec:
     norm_penalty: float = 0.0
     needs_negatives = False
 
+    def __post_init__(self) -> None:
+        require(self, non_negative=("alpha", "norm_penalty"))
+
     def __call__(self, batch: Batch) -> dict[str, torch.Tensor]:
         users = linear_filter(F.normalize(batch.user_emb, dim=-1), self.alpha)
         items = linear_filter(F.normalize(batch.item_emb, dim=-1), self.alpha)
@@ -70,6 +73,7 @@ class DirectSpecPlus:
     needs_negatives = False
 
     def __post_init__(self) -> None:
+        require(self, positive=("tau", "tau0", "tau1"), non_negative=("alpha", "norm_penalty"))
         if (self.tau0 is None) != (self.tau1 is None):
             raise ValueError("directspec_plus: set both tau0 and tau1 (adaptive) or neither")
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from specrec.losses import LOSSES, Batch
+from specrec.losses import LOSSES, Batch, require
 from specrec.losses.bpr import dot_scores
 
 
@@ -18,6 +18,9 @@ class SampledSoftmax:
 
     temperature: float = 1.0
     needs_negatives = True
+
+    def __post_init__(self) -> None:
+        require(self, positive=("temperature",))
 
     def __call__(self, batch: Batch) -> dict[str, torch.Tensor]:
         positive, negative = dot_scores(batch)
