@@ -220,8 +220,9 @@ def test_recipe_names_resolve_to_a_loss_and_phased_regularizers():
         {"name": "stable_rank", "gamma": 2.0, "phase": "warm"},
     ]
     assert resolved["warm"] == {"epochs": 5, "until": "epochs", "count_from": 1}
-    plus = Recipe.from_resolved(resolve_recipe("directspec_plus", RECIPES, ADDONS))
-    assert (plus.optimizer, plus.lr, plus.lr_decay, plus.loss.alpha) == ("sgd", 10, 0.99, 0.5)
+    resolved = resolve_recipe("directspec_plus", RECIPES, ADDONS)
+    plus = Recipe.from_resolved(resolved)
+    assert (plus.optimizer, resolved["lr"], plus.lr_decay, plus.loss.alpha) == ("sgd", 10, 0.99, 0.5)
 
 
 def test_per_model_keys_override_the_recipe_for_that_model_only():

@@ -3,6 +3,7 @@
 import errno
 import math
 import os
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -411,8 +412,10 @@ def test_kgcns_batched_ctr_figure_is_recorded_beside_the_whole_set(split_dir, tm
 
 
 def test_a_recipe_may_cap_its_own_epochs(split_dir, tmp_path):
-    run_spec = spec(split_dir, tmp_path, epochs=12)
-    run_spec.recipe = resolve_recipe("capped", {"capped": {**RECIPES["bpr"], "epochs": 3}}, ADDONS)
+    """A recipe's own train settings replace the config's in one place, when the run is specified."""
+    capped = resolve_recipe("capped", {"capped": {**RECIPES["bpr"], "epochs": 3, "lr": 0.02}}, ADDONS)
+    run_spec = replace(spec(split_dir, tmp_path, epochs=12), recipe=capped)
+    assert (run_spec.settings.epochs, run_spec.settings.lr, run_spec.settings.batch_size) == (3, 0.02, 128)
     assert run(run_spec)["epochs_run"] == 3
 
 

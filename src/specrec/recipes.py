@@ -20,6 +20,9 @@ import torch
 from specrec.losses import LOSSES, REGULARIZERS, Batch, TermContext, loss_parameters
 from specrec.runs import RunName
 
+# a recipe's own values of `train:` settings (DirectSpec's batch size and learning rate, StableRankReg's
+# N(0, 1) initialisation): they replace the config's for the recipe's runs, in one place (train.RunSpec)
+SETTING_KEYS = ("init_std", "lr", "weight_decay", "batch_size", "epochs")
 RECIPE_KEYS = (
     "init_std",
     "n_negatives",
@@ -105,12 +108,7 @@ class Recipe:
     n_negatives: int = 0
     sampler: str = "uniform"
     batching: str = "edges"
-    batch_size: int | None = None
-    epochs: int | None = None  # a cap of this recipe's own (default train.epochs)
-    init_std: float | None = None
     optimizer: str | None = None
-    lr: float | None = None
-    weight_decay: float | None = None
     lr_decay: float = 1.0
 
     @classmethod
@@ -121,7 +119,8 @@ class Recipe:
             Term(r["name"], build_term(r, context), r["gamma"], r["phase"]) for r in resolved["regularizers"]
         ]
         warm = resolved.get("warm") or {}
-        options = {key: resolved[key] for key in RECIPE_KEYS if key in resolved and key != "regularizers"}
+        own = set(RECIPE_KEYS) - {"regularizers", *SETTING_KEYS}  # settings reach the run through RunSpec
+        options = {key: resolved[key] for key in RECIPE_KEYS if key in resolved and key in own}
         recipe = cls(
             loss=loss,
             terms=terms,

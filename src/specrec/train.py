@@ -13,7 +13,7 @@ import math
 import os
 import time
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from functools import cached_property
 from io import BytesIO
 from pathlib import Path
@@ -33,7 +33,7 @@ from specrec.interactions import UserItems
 from specrec.kg import load_kg, neighbor_sample
 from specrec.losses import Batch, TermContext
 from specrec.models import MODELS
-from specrec.recipes import Recipe
+from specrec.recipes import SETTING_KEYS, Recipe
 from specrec.runtime import keep_freed_memory, pick_device, provenance, seed_everything, set_threads
 from specrec.samplers import SAMPLERS
 from specrec.spectral import effective_rank, stable_rank
@@ -104,6 +104,12 @@ class RunSpec:
     item_meta: Path | None = None  # items.parquet: for terms built from metadata (paper 1's pairs)
     text_embeddings: Path | None = None  # synopsis embeddings (.npy), for the same terms
     kg_dir: Path | None = None  # the item knowledge graph, for KGCN
+
+    def __post_init__(self) -> None:
+        # the one place a recipe's own values of train settings (lr, batch_size, epochs, ...) meet the
+        # config's: from here on `settings` are this run's settings
+        own = {key: self.recipe[key] for key in SETTING_KEYS if self.recipe.get(key) is not None}
+        self.settings = replace(self.settings, **own)
 
     def term_context(self) -> TermContext:
         return TermContext(self.settings.dim, self.item_meta, self.text_embeddings)
@@ -237,7 +243,7 @@ def train_step(model, recipe: Recipe, optimizer, users, items, data: Data, gener
 
 def train_epoch(model, recipe: Recipe, optimizer, data: Data, settings, generator, warm=False) -> dict:
     """One epoch; returns the mean of every loss part and of their sum (`loss`)."""
-    batch_size = recipe.batch_size or settings.batch_size
+    batch_size = settings.batch_size
     totals: dict[str, torch.Tensor] = {}
     steps = 0
     for users, items in BATCHINGS[recipe.batching](data, batch_size, generator):
@@ -251,9 +257,7 @@ def train_epoch(model, recipe: Recipe, optimizer, data: Data, settings, generato
 def make_optimizer(model, recipe: Recipe, settings: TrainSettings):
     """Adam with weight decay (StableRankReg) unless the recipe asks for plain SGD (DirectSpec); the
     parameters of the recipe's own modules (a contrastive projection) train with the model's."""
-    lr = recipe.lr if recipe.lr is not None else settings.lr
-    decay = recipe.weight_decay if recipe.weight_decay is not None else settings.weight_decay
-    name = recipe.optimizer or "adam"
+    lr, decay, name = settings.lr, settings.weight_decay, recipe.optimizer or "adam"
     parameters = [*model.parameters(), *(p for module in recipe.modules() for p in module.parameters())]
     if name == "sgd":
         return torch.optim.SGD(parameters, lr=lr, weight_decay=decay)
@@ -359,7 +363,7 @@ def fit(spec: RunSpec, model, data: Data, device: str) -> tuple[list[dict], int]
         generator.set_state(state["generator"].cpu())  # RNG states are CPU byte tensors, even for CUDA
         history, best = state["history"], state["best"]
         log.info("resuming %s from epoch %d", spec.run_dir, len(history))
-    epochs = recipe.epochs or settings.epochs
+    epochs = settings.epochs
     progress = tqdm(range(len(history) + 1, epochs + 1), desc=str(spec.run_dir), mininterval=2.0)
     parent = os.getppid()  # Snakemake: should it die, an orphaned job stops at the next epoch
     for epoch in progress:
@@ -451,8 +455,7 @@ def run(spec: RunSpec) -> dict:
         data.split.n_users,
         data.split.n_items,
         dim=settings.dim,
-        # a recipe may bring its paper's initialisation (StableRankReg: nn.Embedding's N(0, 1))
-        init_std=spec.recipe.get("init_std") or settings.init_std,
+        init_std=settings.init_std,  # a recipe may bring its paper's (StableRankReg: N(0, 1))
         train_users=data.train.pairs()[0],
         train_items=data.train.indices,
         **model_options(spec),
