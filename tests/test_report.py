@@ -116,3 +116,21 @@ def test_the_headline_comes_first_with_the_caption_its_job_computed(tmp_path, co
     assert page.index("The answer") < page.index("Figures: ml-1m")
     assert page.index('id="the-answer-headline"') < page.index('id="ml-1m-spectrum"')
     assert "Spearman ρ = +0.83" in page and "seeds 2024" in page  # computed, then the template's Jinja
+
+
+def test_every_figure_of_the_catalogue_has_its_function_caption_and_report_category():
+    """The catalogue is the one list: rules, targets, overview and report take their figures from it."""
+    import inspect
+
+    from specrec import plots
+    from specrec.outputs import FIGURES, HEADLINE, TABLES, figure_titles
+
+    report_dir = Path(__file__).resolve().parents[1] / "workflow" / "report"
+    for figure in FIGURES:
+        files, pdf, png = list(inspect.signature(getattr(plots, figure.function)).parameters)[:3]
+        assert (pdf, png) == ("pdf", "png"), figure.name  # plots.draw calls f(run files, pdf, png, ...)
+        assert (report_dir / f"{figure.name}.rst").exists(), figure.name
+        assert figure.applies in {"all", "trained", "speedup", "negatives", "sensitivity"}
+    assert all((report_dir / f"{table.caption}.rst").exists() for table in TABLES)
+    assert next(iter(figure_titles())) == HEADLINE.name  # the answer comes first
+    assert len({f.name for f in FIGURES}) == len(FIGURES)

@@ -7,6 +7,7 @@ encodes the model, so a reader can compare figures side by side.
 
 from __future__ import annotations
 
+import inspect
 import os
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -717,3 +718,12 @@ def plot_filter_sensitivity(
                 ax.legend(fontsize=7)
         fig.suptitle(f"DirectSpec(+) sensitivity: test {metric} against α and τ")
         save_figure(fig, pdf, png)
+
+
+def draw(function: str, files: Sequence[PathLike], pdf: PathLike, png: PathLike, **context) -> None:
+    """Draw a figure of the catalogue (specrec.outputs) by the name of its plotting function, passing it
+    only the parts of the study's `context` it takes (recipes and models for colours and line styles, the
+    selection of tuned settings): one adapter for every figure."""
+    plot = globals()[function]
+    accepted = inspect.signature(plot).parameters
+    plot(files, pdf, png, **{key: value for key, value in context.items() if key in accepted})

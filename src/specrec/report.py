@@ -24,33 +24,13 @@ from pathlib import Path
 from types import SimpleNamespace
 
 from specrec import io
+from specrec.outputs import TABLES, figure_titles
 from specrec.runs import base_of
 
 PathLike = str | os.PathLike
 
-# (file stem, title); the caption is workflow/report/{stem}.rst, or the {stem}.rst its job wrote beside it
-FIGURES = {
-    "headline": "Spectrum balance against accuracy",
-    "spectrum": "Singular-value spectra",
-    "stable_rank": "Stable and effective rank per epoch",
-    "validation": "Validation NDCG@20 per epoch",
-    "speedup": "Warm-start speed-up",
-    "negatives": "Accuracy against the number of negatives",
-    "sensitivity": "DirectSpec(+) sensitivity to α and τ",
-    "alignment_uniformity": "Alignment and uniformity",
-    "activity": "NDCG@20 by user activity",
-    "diversity": "Diversity of the top-20 lists",
-}
-# (file stem, caption stem, title)
-TABLES = [
-    ("results", "results", "Main results"),
-    ("significance", "significance", "Add-ons against their base recipe"),
-    ("tuning", "tuning", "Hyper-parameter selection on validation"),
-    ("convergence", "convergence", "Convergence"),
-    ("spectrum", "spectrum_table", "Spectrum summaries"),
-    ("beyond_accuracy", "beyond_accuracy", "Beyond accuracy"),
-    ("datasets", "datasets", "Datasets"),
-]
+# the captions are workflow/report/{stem}.rst, or (the headline) the {stem}.rst its job wrote beside it
+FIGURES = figure_titles()
 
 STYLE = """
 body { font: 15px/1.45 system-ui, sans-serif; margin: 0 auto; max-width: 1560px; padding: 16px 24px;
@@ -193,11 +173,13 @@ def build_overview(
         grid = "wide" if dataset == STUDY else "grid"
         sections.append(f"<h2>{html.escape(heading)}</h2><div class={grid}>{''.join(cards)}</div>")
     given = {Path(t).stem: Path(t) for t in tables}
-    for stem, caption_stem, name in TABLES:
-        if stem in given:
-            caption = render_caption(captions / f"{caption_stem}.rst", config)
-            table = markdown_table_html(given[stem].read_text())
-            sections.append(f'<h2 id="table-{stem}">{name}</h2>{table}<div class="caption">{caption}</div>')
+    for entry in TABLES:
+        if entry.name in given:
+            caption = render_caption(captions / f"{entry.caption}.rst", config)
+            table = markdown_table_html(given[entry.name].read_text())
+            sections.append(
+                f'<h2 id="table-{entry.name}">{entry.title}</h2>{table}<div class="caption">{caption}</div>'
+            )
     page = (
         f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>'
         f"<style>{STYLE}</style></head><body>{''.join(sections)}</body></html>\n"

@@ -4,6 +4,7 @@ from snakemake.utils import validate
 
 from specrec.runs import CHECKPOINT_FOLDER, RUN_FOLDER, recipe_of, reference_of
 from specrec.models import MODELS
+from specrec.outputs import FIGURES, HEADLINE, TABLES
 from specrec.losses.directspec import filter_point
 from specrec.config import (
     check_config,
@@ -137,36 +138,29 @@ def headline_files():
     return expand("results/figures/headline.{ext}", ext=["pdf", "png"])
 
 
+def figure_datasets(applies):
+    """The datasets a figure of the catalogue is drawn for: only where the study has what it compares."""
+    if applies == "all":
+        return config["datasets"]
+    if applies == "trained":
+        return TRAINED_DATASETS
+    return {
+        "speedup": speedup_datasets,
+        "negatives": negatives_datasets,
+        "sensitivity": sensitivity_datasets,
+    }[applies]()
+
+
 def figure_files():
-    # drawn only where the study has what they compare
-    conditional = headline_files()
-    conditional += expand(
-        "results/figures/{dataset}/{name}.{ext}",
-        dataset=TRAINED_DATASETS,
-        name=["spectrum", "stable_rank", "alignment_uniformity"],
-        ext=["pdf", "png"],
-    )
-    conditional += expand(
-        "results/figures/{dataset}/speedup.{ext}",
-        dataset=speedup_datasets(),
-        ext=["pdf", "png"],
-    )
-    conditional += expand(
-        "results/figures/{dataset}/negatives.{ext}",
-        dataset=negatives_datasets(),
-        ext=["pdf", "png"],
-    )
-    conditional += expand(
-        "results/figures/{dataset}/sensitivity.{ext}",
-        dataset=sensitivity_datasets(),
-        ext=["pdf", "png"],
-    )
-    return conditional + expand(
-        "results/figures/{dataset}/{name}.{ext}",
-        dataset=config["datasets"],
-        name=["validation", "activity", "diversity"],
-        ext=["pdf", "png"],
-    )
+    files = headline_files()
+    for figure in FIGURES:
+        files += expand(
+            "results/figures/{dataset}/{name}.{ext}",
+            dataset=figure_datasets(figure.applies),
+            name=figure.name,
+            ext=["pdf", "png"],
+        )
+    return files
 
 
 def speedup_datasets():
@@ -210,17 +204,8 @@ def sensitivity_datasets():
 
 
 def table_files():
-    tables = [
-        "tuning",
-        "results",
-        "spectrum",
-        "datasets",
-        "beyond_accuracy",
-        "significance",
-    ]
-    if TRAINED_DATASETS:
-        tables.append("convergence")
-    paths = expand("results/tables/{name}.{ext}", name=tables, ext=["csv", "md", "tex"])
+    names = [t.name for t in TABLES if t.applies == "all" or TRAINED_DATASETS]
+    paths = expand("results/tables/{name}.{ext}", name=names, ext=["csv", "md", "tex"])
     return paths + ["results/index.csv"]
 
 

@@ -45,7 +45,7 @@ rule headline_figure:
         png=report(
             "results/figures/headline.png",
             caption=str(HEADLINE_CAPTION),
-            category="Answer",
+            category=HEADLINE.category,
         ),
         caption="results/figures/headline.rst",
         json="results/figures/headline.json",
@@ -62,41 +62,32 @@ rule headline_figure:
         "../scripts/headline.py"
 
 
-# One job per figure, so that deleting or restyling a figure rebuilds only that figure.
-DATASET_FIGURES = {
-    # figure: (plotting function of specrec.plots, the per-run file it reads, report category)
-    "spectrum": ("plot_spectrum", "spectrum.json", "Spectrum"),
-    "stable_rank": ("plot_stable_rank", "epochs.csv", "Training dynamics"),
-    "validation": ("plot_validation_curve", "epochs.csv", "Training dynamics"),
-    "alignment_uniformity": ("plot_alignment_uniformity", "spectrum.json", "Spectrum"),
-    "activity": ("plot_activity", "activity.csv", "Beyond accuracy"),
-    "diversity": ("plot_diversity", "diversity.json", "Beyond accuracy"),
-}
-
-for figure, (function, source, category) in DATASET_FIGURES.items():
+# One job per figure and dataset, so that deleting or restyling a figure rebuilds only that figure; the
+# figures, their inputs and their report categories are specrec.outputs.FIGURES.
+for figure in FIGURES:
 
     rule:
         name:
-            f"{figure}_figure"
+            f"{figure.name}_figure"
         input:
             tuning="results/tables/tuning.csv",
-            runs=lambda wc, source=source: run_files(source, wc.dataset),
+            runs=lambda wc, reads=figure.reads: run_files(reads, wc.dataset),
         output:
-            pdf=f"results/figures/{{dataset}}/{figure}.pdf",
+            pdf=f"results/figures/{{dataset}}/{figure.name}.pdf",
             png=report(
-                f"results/figures/{{dataset}}/{figure}.png",
-                caption=f"../report/{figure}.rst",
-                category=category,
+                f"results/figures/{{dataset}}/{figure.name}.png",
+                caption=f"../report/{figure.name}.rst",
+                category=figure.category,
                 subcategory="{dataset}",
             ),
         log:
-            f"results/logs/{figure}_figure/{{dataset}}.log",
+            f"results/logs/{figure.name}_figure/{{dataset}}.log",
         conda:
             "../../envs/specrec.yaml"
         resources:
-            **rule_resources(f"{figure}_figure"),
+            **rule_resources(f"{figure.name}_figure"),
         params:
-            function=function,
+            function=figure.function,
             recipes=list(config["recipes"]) + ["none"],
             models=list(config["runs"]),
         script:
@@ -204,75 +195,6 @@ rule index:
         **rule_resources("index"),
     script:
         "../scripts/index.py"
-
-
-rule speedup_figure:
-    input:
-        tuning="results/tables/tuning.csv",
-        runs=lambda wc: run_files("epochs.csv", wc.dataset),
-    output:
-        pdf="results/figures/{dataset}/speedup.pdf",
-        png=report(
-            "results/figures/{dataset}/speedup.png",
-            caption="../report/speedup.rst",
-            category="Training dynamics",
-            subcategory="{dataset}",
-        ),
-    log:
-        "results/logs/speedup_figure/{dataset}.log",
-    conda:
-        "../../envs/specrec.yaml"
-    resources:
-        **rule_resources("speedup_figure"),
-    params:
-        function="plot_convergence_speedup",
-        recipes=list(config["recipes"]) + ["none"],
-        models=list(config["runs"]),
-    script:
-        "../scripts/figure.py"
-
-
-rule negatives_figure:
-    input:
-        tuning="results/tables/tuning.csv",
-        metrics=lambda wc: run_files("metrics.json", wc.dataset),
-    output:
-        pdf="results/figures/{dataset}/negatives.pdf",
-        png=report(
-            "results/figures/{dataset}/negatives.png",
-            caption="../report/negatives.rst",
-            category="Results",
-            subcategory="{dataset}",
-        ),
-    log:
-        "results/logs/negatives_figure/{dataset}.log",
-    conda:
-        "../../envs/specrec.yaml"
-    resources:
-        **rule_resources("negatives_figure"),
-    script:
-        "../scripts/negatives_figure.py"
-
-
-rule sensitivity_figure:
-    input:
-        metrics=lambda wc: run_files("metrics.json", wc.dataset),
-    output:
-        pdf="results/figures/{dataset}/sensitivity.pdf",
-        png=report(
-            "results/figures/{dataset}/sensitivity.png",
-            caption="../report/sensitivity.rst",
-            category="Results",
-            subcategory="{dataset}",
-        ),
-    log:
-        "results/logs/sensitivity_figure/{dataset}.log",
-    conda:
-        "../../envs/specrec.yaml"
-    resources:
-        **rule_resources("sensitivity_figure"),
-    script:
-        "../scripts/sensitivity_figure.py"
 
 
 rule overview:

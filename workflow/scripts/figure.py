@@ -6,8 +6,8 @@ log_to(snakemake.log[0])
 inputs, out, params = snakemake.input, snakemake.output, snakemake.params
 # Colours per recipe and line styles per model come from the whole config, so they match across figures;
 # tuned recipes are drawn with the setting chosen on validation.
-draw = getattr(plots, params.function)
-draw(
+plots.draw(
+    params.function,
     inputs.runs,
     out.pdf,
     out.png,
