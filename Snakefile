@@ -1,6 +1,16 @@
+from pathlib import Path
+
 from snakemake.utils import min_version
 
+from specrec.config import read_config_file
+
 min_version("9.0")
+
+# Snakemake's own loader reports a broken YAML file without naming it; read the default config first so that
+# a syntax error in it names the file, the line and the column (`python -m specrec.config FILE...` checks
+# the files given with --configfile, which Snakemake reads before this file runs)
+if Path("config/config.yaml").exists():
+    read_config_file("config/config.yaml")
 
 
 configfile: "config/config.yaml"

@@ -264,3 +264,17 @@ def test_the_sensitivity_figure_is_asked_for_only_where_alpha_or_tau_varies(tmp_
         assert result.returncode == 0, result.stderr[-3000:]
         counts[study] = jobs(result).get("sensitivity_figure", 0)
     assert counts == {"paper2_quick": 0, "paper2": 3}
+
+
+def test_a_yaml_error_in_the_default_config_names_the_file_line_and_column(tmp_path):
+    """The default config is read by the workflow itself: its YAML error names the place, not only that
+    some config file is not valid JSON or YAML."""
+    (tmp_path / "config").mkdir()
+    (tmp_path / "config/config.yaml").write_text("datasets: [ml-100k]\ntrain:\n  epochs: [3\n")
+    command = [sys.executable, "-m", "snakemake", "--snakefile", str(ROOT / "Snakefile"),
+               "--directory", str(tmp_path), "--dry-run", "--quiet", "rules"]  # fmt: skip
+    result = subprocess.run(command, capture_output=True, text=True, cwd=ROOT)
+    output = result.stdout + result.stderr
+    assert result.returncode != 0 and re.search(r"config/config\.yaml, line \d+, column \d+", output), output[
+        -2000:
+    ]
