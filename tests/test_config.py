@@ -189,9 +189,17 @@ STUDIES = [
     ["paper2.yaml"],
     ["paper3.yaml"],
     ["paper3.yaml", "paper3_quick.yaml"],
+    ["paper3.yaml", "paper3_quick.yaml", "paper3_quick_directau_gamma1.yaml"],
+    ["paper2.yaml", "paper2_quick.yaml"],
+    ["default_three_seeds.yaml"],
     ["loss_zoo_ml1m.yaml"],
     ["collapse_ml1m.yaml"],
 ]
+
+
+def test_every_study_config_is_checked():
+    shipped = {path.name for path in (ROOT / "config" / "experiments").glob("*.yaml")}
+    assert shipped == {name for layers in STUDIES for name in layers}
 
 
 @pytest.mark.parametrize("layers", STUDIES, ids=["+".join(layers) for layers in STUDIES])
