@@ -26,9 +26,9 @@ from matplotlib.ticker import MaxNLocator  # noqa: E402
 from specrec import io  # noqa: E402
 from specrec.losses.directspec import filter_point  # noqa: E402
 from specrec.runs import (  # noqa: E402
-    IDENTITY,
     convergence_frame,
     epochs_frame,
+    identity_of,
     reference_of,
     require_files,
     run_frame,
@@ -596,7 +596,7 @@ def negatives_frame(metrics_files: Sequence[PathLike], metric: str = "ndcg@20") 
             continue
         terms = {term["name"] for term in recipe.get("regularizers", [])}
         rows.append(
-            {key: metrics[key] for key in IDENTITY}
+            identity_of(metrics)
             | {
                 "loss": recipe["loss"]["name"],
                 "n_negatives": recipe["n_negatives"],
@@ -663,7 +663,7 @@ def filter_parameters_frame(metrics_files: Sequence[PathLike], metric: str = "nd
             continue
         alpha, tau = point
         rows.append(
-            {key: metrics[key] for key in IDENTITY}
+            identity_of(metrics)
             | {
                 "loss": loss["name"],
                 "alpha": alpha,

@@ -38,6 +38,9 @@ RECIPE_KEYS = (
 )
 
 
+# the recipe keys a Recipe keeps (the settings reach the run through RunSpec, the terms are built apart)
+OWN_KEYS = tuple(key for key in RECIPE_KEYS if key not in ("regularizers", *SETTING_KEYS))
+
 # the keys of an add-on that schedule it; the rest configures the term itself
 ADDON_KEYS = ("regularizer", "gamma", "warm_epochs", "warm_until", "warm_count_from")
 
@@ -119,8 +122,7 @@ class Recipe:
             Term(r["name"], build_term(r, context), r["gamma"], r["phase"]) for r in resolved["regularizers"]
         ]
         warm = resolved.get("warm") or {}
-        own = set(RECIPE_KEYS) - {"regularizers", *SETTING_KEYS}  # settings reach the run through RunSpec
-        options = {key: resolved[key] for key in RECIPE_KEYS if key in resolved and key in own}
+        options = {key: resolved[key] for key in OWN_KEYS if key in resolved}
         recipe = cls(
             loss=loss,
             terms=terms,

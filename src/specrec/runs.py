@@ -87,8 +87,12 @@ def run_identity(path: PathLike) -> dict[str, str | int]:
             f"{metrics_file}: the run of {path} has no metrics.json; train the run again "
             "(run the same snakemake command) so its folder is complete"
         )
-    recorded = io.read_json(metrics_file)
-    return {key: recorded[key] for key in IDENTITY}
+    return identity_of(io.read_json(metrics_file))
+
+
+def identity_of(metrics: dict) -> dict[str, str | int]:
+    """dataset, model, recipe and seed as a run's metrics.json (or spectrum.json) records them."""
+    return {key: metrics[key] for key in IDENTITY}
 
 
 def require_files(files: Sequence[PathLike], what: str) -> list[Path]:
@@ -129,13 +133,11 @@ def spectrum_frame(spectrum_files: Sequence[PathLike]) -> pd.DataFrame:
 def convergence_frame(runs: pd.DataFrame, share: float = 0.95) -> pd.DataFrame:
     """Per trained run of an epochs frame: best validation NDCG@20, its epoch, and the first epoch, wall
     clock and training time at which `share` of the best was reached."""
-    runs = runs[runs.groupby(["dataset", "model", "recipe", "seed"])["epoch"].transform("max") > 0]
+    runs = runs[runs.groupby(list(IDENTITY))["epoch"].transform("max") > 0]
     if runs.empty:
         raise ValueError("no trained run among the epochs.csv files")
     rows = []
-    for (dataset, model, recipe, seed), run in runs.groupby(
-        ["dataset", "model", "recipe", "seed"], sort=False
-    ):
+    for (dataset, model, recipe, seed), run in runs.groupby(list(IDENTITY), sort=False):
         run = run.sort_values("epoch")
         best = run["valid_ndcg@20"].max()
         best_epoch = int(run.loc[run["valid_ndcg@20"].idxmax(), "epoch"])

@@ -16,10 +16,10 @@ import pandas as pd
 
 from specrec import io
 from specrec.runs import (
-    IDENTITY,
     convergence_frame,
     epochs_frame,
     flatten,
+    identity_of,
     metrics_frame,
     reference_of,
     require_files,
@@ -446,7 +446,7 @@ def beyond_accuracy_frame(
     for metrics_file, diversity_file, activity_file in triples:
         metrics, diversity = io.read_json(metrics_file), io.read_json(diversity_file).get("20", {})
         cold = pd.read_csv(activity_file).iloc[0]
-        row = {key: metrics[key] for key in IDENTITY} | metrics.get("test_ctr", {})
+        row = identity_of(metrics) | metrics.get("test_ctr", {})
         batched = metrics.get("test_ctr_batched", {})
         row |= {f"{key}_batched": batched[key] for key in ("auc", "f1") if key in batched}
         row |= {key: metrics["test"].get(key) for key in ("recall@20", "ndcg@20")}
