@@ -14,7 +14,7 @@ from pathlib import Path
 import yaml
 from snakemake.utils import update_config
 
-from specrec.config import run_recipe
+from specrec.recipes import resolve
 from specrec.tables import convergence_table
 from specrec.train import RunSpec, TrainSettings, run
 
@@ -50,7 +50,7 @@ def main() -> None:
             dataset=dataset,
             model=model,
             recipe_name=recipe,
-            recipe=run_recipe(config, recipe),
+            recipe=resolve(config, recipe),
             seed=args.seed,
             split_dir=args.split_dir,
             run_dir=run_dir,

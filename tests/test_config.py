@@ -155,8 +155,8 @@ def test_model_options_are_checked_against_the_models_constructor():
         check_config(typo)
     with pytest.raises(ConfigError, match="model_options.mf 'n_layers'; valid names: none$"):
         check_config(copy.deepcopy(config) | {"model_options": {"mf": {"n_layers": 2}}})
-    kgcn = {"kgcn": {"n_neighbors": 4, "n_hops": 2, "aggregator": "sum", "eval_floats": 2**24}}
-    check_config(copy.deepcopy(config) | {"model_options": kgcn})  # the job's own n_neighbors included
+    kgcn = {"kgcn": {"n_neighbours": 4, "n_hops": 2, "aggregator": "sum", "eval_floats": 2**24}}
+    check_config(copy.deepcopy(config) | {"model_options": kgcn})  # the job's own n_neighbours included
 
 
 def test_run_targets_cross_every_dataset_run_and_seed():
@@ -243,14 +243,14 @@ def test_command_line_strings_are_read_as_the_types_the_schema_asks_for():
         "train": {"lr": "1e-3", "restore_best": "false", "ctr_batch_size": "null", "device": "cpu"},
         "split": {"seed": "555", "protocol": "random_edge", "fractions": ["0.6", "0.2", "0.2"]},
         "mirror": "../shared/data",
-        "tune": {"grids": {"bpr": {"lr": ["0.01", "0.001"]}}},
+        "tuning": {"grids": {"bpr": {"lr": ["0.01", "0.001"]}}},
     }
     coerced = coerce_to_schema(given, schema())
     assert coerced["seeds"] == [1, 2, 3] and coerced["split"]["fractions"] == [0.6, 0.2, 0.2]
     assert coerced["resources"] == {"train": {"runtime": 1440, "gpu": "auto"}, "default": {"gpu": 1}}
     assert coerced["train"] == {"lr": 0.001, "restore_best": False, "ctr_batch_size": None, "device": "cpu"}
     assert coerced["split"]["seed"] == 555 and coerced["mirror"] == "../shared/data"
-    assert coerced["tune"]["grids"]["bpr"]["lr"] == [0.01, 0.001]  # grid values may be numbers or names
+    assert coerced["tuning"]["grids"]["bpr"]["lr"] == [0.01, 0.001]  # grid values may be numbers or names
 
 
 def test_schema_errors_name_the_key_the_value_and_what_it_expects():

@@ -29,7 +29,7 @@ from specrec.kg import (
     item_decade,
     load_kg,
     load_satori_kg,
-    neighbor_sample,
+    neighbour_sample,
     write_dataset_kg,
 )
 
@@ -204,7 +204,7 @@ def small_kg() -> KG:
 @pytest.mark.parametrize("k", [1, 2, 3, 5])
 def test_every_sample_is_an_undirected_edge(k):
     kg = small_kg()
-    adj_entity, adj_relation = neighbor_sample(kg, k, seed=7)
+    adj_entity, adj_relation = neighbour_sample(kg, k, seed=7)
     assert adj_entity.shape == adj_relation.shape == (10, k)
     assert adj_entity.dtype == adj_relation.dtype == torch.int64
     neighbours = undirected_neighbours(kg)
@@ -219,7 +219,7 @@ def test_every_sample_is_an_undirected_edge(k):
 
 
 def test_isolated_entities_point_to_themselves():
-    adj_entity, adj_relation = neighbor_sample(small_kg(), 4, seed=0)
+    adj_entity, adj_relation = neighbour_sample(small_kg(), 4, seed=0)
     for e in (6, 7, 8):
         assert adj_entity[e].tolist() == [e] * 4 and adj_relation[e].tolist() == [3] * 4
 
@@ -231,7 +231,7 @@ def test_sampling_is_uniform():
     draws = 3000
     in_sample, slots = Counter(), Counter()
     for seed in range(draws):
-        adj_entity, _ = neighbor_sample(kg, 3, seed)
+        adj_entity, _ = neighbour_sample(kg, 3, seed)
         in_sample.update(set(adj_entity[0].tolist()))  # entity 0: neighbours 3, 4, 5, 1 (d = 4 >= 3)
         slots.update(adj_entity[1].tolist())  # entity 1: neighbours 3 and 0 (d = 2 < 3)
     assert set(in_sample) == {1, 3, 4, 5}
@@ -246,7 +246,7 @@ def test_sampling_depends_only_on_the_seed():
         zip(rng.integers(0, 50, 400), rng.integers(0, 4, 400), rng.integers(50, 200, 400), strict=True)
     )
     kg = kg_from(triples, n_entities=220, n_relations=4, n_items=50)
-    first, again, other = neighbor_sample(kg, 4, 3), neighbor_sample(kg, 4, 3), neighbor_sample(kg, 4, 4)
+    first, again, other = neighbour_sample(kg, 4, 3), neighbour_sample(kg, 4, 3), neighbour_sample(kg, 4, 4)
     assert all(torch.equal(a, b) for a, b in zip(first, again, strict=True))
     assert not torch.equal(first[0], other[0])
 
@@ -435,5 +435,5 @@ def test_real_ml1m_kg(ml1m_items):
     assert kg.n_items == len(items) == 3706 and kg.n_relations == 6
     assert kg.n_entities == 3706 + len(values) and len(kg.triples) == n_triples
     assert kg.stats()["items_with_triples"].item() == 3706  # every movie has a genre
-    adj_entity, _ = neighbor_sample(kg, 4, seed=0)
+    adj_entity, _ = neighbour_sample(kg, 4, seed=0)
     assert adj_entity.shape == (kg.n_entities, 4)

@@ -410,7 +410,8 @@ def test_results_index_has_one_row_per_run_and_every_metric(results, tmp_path):
 
 
 def test_latex_tables_are_booktabs_with_escapes_and_bold(results, tmp_path):
-    tables.results_table(files(results, "metrics.json"), tmp_path / "r.csv", tmp_path / "r.md", RECIPES)
+    paths = {f"{ext}_out": tmp_path / f"r.{ext}" for ext in ("csv", "md", "tex")}
+    tables.results_table(files(results, "metrics.json"), **paths, recipes=RECIPES)
     tex = (tmp_path / "r.tex").read_text()
     assert tex.startswith("\\begin{tabular}") and "\\toprule" in tex and tex.endswith("\\end{tabular}\n")
     assert "bpr\\_sr" in tex and "$\\pm$" in tex and tex.count("\\textbf{") == 10
@@ -432,7 +433,8 @@ def test_significance_pairs_each_add_on_with_its_base_recipe(tmp_path):
         files_.append(write_per_user(tmp_path, "mf", "bpr", seed, base))
         files_.append(write_per_user(tmp_path, "mf", "bpr+sr", seed, base + 0.05))  # better for every user
         files_.append(write_per_user(tmp_path, "mf", "bpr+same", seed, base))
-    table = tables.significance_table(files_, tmp_path / "s.csv", tmp_path / "s.md").set_index("recipe")
+    table = tables.significance_table(files_, tmp_path / "s.csv", tmp_path / "s.md", tex_out=tmp_path / "s.tex")
+    table = table.set_index("recipe")
     assert set(table.index) == {"bpr+sr", "bpr+same"} and (table["base"] == "bpr").all()
     better = table.loc["bpr+sr"]
     assert better["n_seeds"] == 3 and better["n_pairs"] == 600

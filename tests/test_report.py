@@ -134,3 +134,22 @@ def test_every_figure_of_the_catalogue_has_its_function_caption_and_report_categ
     assert all((report_dir / f"{table.caption}.rst").exists() for table in TABLES)
     assert next(iter(figure_titles())) == HEADLINE.name  # the answer comes first
     assert len({f.name for f in FIGURES}) == len(FIGURES)
+
+
+def test_a_table_rule_hands_its_script_every_file_it_declares(tmp_path):
+    """The catalogue names each table's files and the rule that writes them; `table_paths` gives a table
+    function exactly those three (the .tex is declared and passed, never derived)."""
+    from specrec import tables
+    from specrec.outputs import TABLE_FORMATS, TABLES, table_paths
+
+    assert {table.rule for table in TABLES} == {"summary_tables", "tuning", "convergence"}
+    declared = {f"datasets_{ext}": tmp_path / f"d.{ext}" for ext in TABLE_FORMATS}
+    paths = table_paths(declared, "datasets")
+    assert paths == {"csv_out": tmp_path / "d.csv", "md_out": tmp_path / "d.md", "tex_out": tmp_path / "d.tex"}
+    stats = tmp_path / "data" / "toy" / "split" / "seed0" / "stats.csv"
+    stats.parent.mkdir(parents=True)
+    stats.write_text("split,users,items,interactions,density\nall,2,3,4,0.67\ntrain,2,3,2,0.33\n")
+    tables.dataset_table([stats], **paths)
+    assert sorted(p.name for p in tmp_path.glob("d.*")) == ["d.csv", "d.md", "d.tex"]
+    tables.dataset_table([stats], tmp_path / "e.csv", tmp_path / "e.md")  # no tex_out: no .tex
+    assert not (tmp_path / "e.tex").exists()

@@ -277,7 +277,7 @@ def test_cuda_run_resumes_to_the_same_result(split_dir, tmp_path, monkeypatch):
 
 def test_kgcn_learns_from_clicks_and_the_knowledge_graph(split_dir, item_data, tmp_path):
     run_spec = spec(split_dir, tmp_path / "kgcn", model="kgcn", recipe="bce", data=item_data, lr=0.02)
-    run_spec.model_options = {"n_neighbors": 4, "n_hops": 2}
+    run_spec.model_options = {"n_neighbours": 4, "n_hops": 2}
     kgcn = run(run_spec)
     pop = run(spec(split_dir, tmp_path / "pop", model="popularity", recipe="none"))
     assert kgcn["test"]["ndcg@10"] > pop["test"]["ndcg@10"]

@@ -11,7 +11,8 @@ import pytest
 import yaml
 
 from specrec import tables, tuning
-from specrec.config import ConfigError, check_config, run_recipe, run_targets
+from specrec.config import ConfigError, check_config, run_targets
+from specrec.recipes import resolve, with_setting
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -26,7 +27,7 @@ GRIDS = {
 def config() -> dict:
     with open(ROOT / "config" / "config.yaml") as handle:
         config = yaml.safe_load(handle)
-    config["tune"] = {"metric": "ndcg@20", "grids": copy.deepcopy(GRIDS)}
+    config["tuning"] = {"metric": "ndcg@20", "grids": copy.deepcopy(GRIDS)}
     config["runs"] = {"popularity": ["none"], "mf": ["bpr", "bpr+sr_warm", "bpr+unif_warm", "directau"]}
     config["seeds"] = [1, 2]
     return config
@@ -67,7 +68,7 @@ def test_setting_values_round_trip_the_configured_values():
 def test_with_setting_writes_recipe_keys_dotted_paths_and_add_on_keys(config):
     recipes, addons = config["recipes"], config["regularizers"]
     before = copy.deepcopy((recipes, addons))
-    new_recipes, new_addons = tuning.with_setting(
+    new_recipes, new_addons = with_setting(
         "directau+sr_warm", {"lr": 0.1, "regularizers.uniformity": 2.0, "sr_warm.gamma": 3.0}, recipes, addons
     )
     assert new_recipes["directau"]["lr"] == 0.1
@@ -76,13 +77,13 @@ def test_with_setting_writes_recipe_keys_dotted_paths_and_add_on_keys(config):
     assert (recipes, addons) == before  # the config itself is untouched
 
 
-def test_run_recipe_resolves_a_setting(config):
-    resolved = run_recipe(config, "bpr~lr=0.001,weight_decay=1e-08")
+def test_resolve_writes_in_a_setting(config):
+    resolved = resolve(config, "bpr~lr=0.001,weight_decay=1e-08")
     assert resolved["lr"] == 0.001 and resolved["weight_decay"] == 1e-8
     assert resolved["loss"] == {"name": "bpr"} and resolved["n_negatives"] == 1
-    warm = run_recipe(config, "bpr+sr_warm~sr_warm.gamma=1")
+    warm = resolve(config, "bpr+sr_warm~sr_warm.gamma=1")
     assert [term["gamma"] for term in warm["regularizers"]] == [1.0]
-    assert run_recipe(config, "directau~regularizers.uniformity=1")["regularizers"][0]["gamma"] == 1.0
+    assert resolve(config, "directau~regularizers.uniformity=1")["regularizers"][0]["gamma"] == 1.0
 
 
 def test_run_targets_expand_every_grid_for_every_seed(config):
@@ -98,12 +99,12 @@ def test_run_targets_expand_every_grid_for_every_seed(config):
     ("grids", "runs", "message"),
     [
         ({"bpr": {"temprature": [1.0]}}, ["bpr"], "bad parameters for loss 'bpr'"),
-        ({"warp": {"lr": [0.1]}}, ["bpr"], "tune.grids names undefined recipes 'warp'"),
-        ({}, ["bpr~lr=0.1"], "put settings in tune.grids"),
+        ({"warp": {"lr": [0.1]}}, ["bpr"], "tuning.grids names undefined recipes 'warp'"),
+        ({}, ["bpr~lr=0.1"], "put settings in tuning.grids"),
     ],
 )
 def test_check_config_rejects_bad_grids(config, grids, runs, message):
-    config["tune"]["grids"] = grids
+    config["tuning"]["grids"] = grids
     config["runs"]["mf"] = runs
     with pytest.raises(ConfigError, match=message):
         check_config(config)

@@ -16,11 +16,9 @@ from specrec import tuning
 from specrec.data.sources import DATASETS
 from specrec.losses import REGULARIZERS
 from specrec.models import MODELS, option_names
-from specrec.recipes import RecipeError, build_loss, resolve_recipe
+from specrec.recipes import NO_RECIPE, RecipeError, build_loss, resolve
 from specrec.runs import RunName
 from specrec.text.encode import text_model_slug
-
-NO_RECIPE = "none"  # the recipe of models that are fitted, not trained (popularity)
 
 __all__ = [
     "ConfigError",
@@ -33,7 +31,6 @@ __all__ = [
     "model_needs_kg",
     "prepare_settings",
     "recipe_needs_item_data",
-    "run_recipe",
     "run_targets",
     "split_seed",
     "split_settings",
@@ -170,41 +167,29 @@ def check_config(config: dict) -> None:
             _check_names(f"recipe of model {model!r}", recipes, [NO_RECIPE])
             continue
         for name in recipes:
+            if name == NO_RECIPE:  # fitted models only: a trained one needs a loss
+                valid = ", ".join(sorted(config["recipes"]))
+                raise ConfigError(f"model {model!r}: unknown recipe {name!r}; valid names: {valid}")
             if RunName.parse(name).setting:
-                raise ConfigError(f"model {model!r}, run {name!r}: put settings in tune.grids")
-            for run in tuning.expand_run(name, _grids(config)):
+                raise ConfigError(f"model {model!r}, run {name!r}: put settings in tuning.grids")
+            for run in tuning.expand_run(name, tuning.configured_grids(config)):
                 try:
                     # build the loss, so a misspelt parameter (in a recipe or a grid) stops the workflow
                     # before any job runs rather than when its training job starts
-                    build_loss(_resolve(config, run, model)["loss"])
+                    build_loss(resolve(config, run, model)["loss"])
                 except (RecipeError, tuning.GridError) as error:
                     raise ConfigError(f"model {model!r}: {error}") from None
     for name in config["recipes"]:  # every defined recipe's loss and parameters, run or not
         try:
-            build_loss(_resolve(config, name)["loss"])
+            build_loss(resolve(config, name)["loss"])
         except RecipeError as error:
             raise ConfigError(f"recipe {name!r}: {error}") from None
     # a grid may go unused (a study config narrows the runs of another), but must name a defined recipe
-    unknown = sorted(name for name in _grids(config) if RunName.parse(name).base not in config["recipes"])
+    unknown = sorted(
+        name for name in tuning.configured_grids(config) if RunName.parse(name).base not in config["recipes"]
+    )
     if unknown:
-        raise ConfigError(f"tune.grids names undefined recipes {', '.join(map(repr, unknown))}")
-
-
-def _grids(config: dict) -> dict:
-    return config.get("tune", {}).get("grids", {})
-
-
-def run_recipe(config: dict, name: str, model: str | None = None) -> dict:
-    """The resolved recipe of a run name such as `directau+sr_warm` or `bpr~lr=0.01` ({} for `none`), with
-    the recipe's `per_model` overrides for `model`."""
-    return {} if name == NO_RECIPE else _resolve(config, name, model)
-
-
-def _resolve(config: dict, name: str, model: str | None = None) -> dict:
-    recipe = RunName.parse(name).recipe
-    values = tuning.setting_values(name, _grids(config))
-    recipes, addons = tuning.with_setting(recipe, values, config["recipes"], config["regularizers"])
-    return resolve_recipe(recipe, recipes, addons, model)
+        raise ConfigError(f"tuning.grids names undefined recipes {', '.join(map(repr, unknown))}")
 
 
 def _check_names(what: str, given, valid: list[str]) -> None:
@@ -255,7 +240,7 @@ def run_targets(config: dict) -> list[dict]:
         (model, run)
         for model, recipes in config["runs"].items()
         for recipe in recipes
-        for run in tuning.expand_run(recipe, _grids(config))
+        for run in tuning.expand_run(recipe, tuning.configured_grids(config))
     ]
     return [
         {"dataset": dataset, "model": model, "recipe": recipe, "seed": seed}

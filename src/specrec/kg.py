@@ -4,7 +4,7 @@ Entity ids put the items first, entity id == item id (0..n_items-1), so a model 
 with the item id; the other entities follow. For ML-1M the graph is built from the MeLU metadata
 (`build_item_kg`: item -> genre, director, writer, actor, decade, MPAA rating); for ML-20M and
 Book-Crossing it is the Satori extract that KGCN and RippleNet publish (`load_satori_kg`).
-`neighbor_sample` draws KGCN's fixed neighbourhood of every entity.
+`neighbour_sample` draws KGCN's fixed neighbourhood of every entity.
 
 On disk (`KG.write`, `load_kg`): triples.parquet (head, relation, tail), entities.parquet (entity, kind,
 name), relations.parquet (relation, name) and stats.csv (one row: entities, relations, triples,
@@ -266,8 +266,8 @@ def _satori_ids_of_items(item_map: pd.DataFrame, items: pd.DataFrame, path: Path
 # ---------------------------------------------------------------------------------- sampled neighbourhood
 
 
-def neighbor_sample(kg: KG, n_neighbors: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """KGCN's fixed receptive field: K = n_neighbors (entity, relation) neighbours for every entity.
+def neighbour_sample(kg: KG, n_neighbours: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """KGCN's fixed receptive field: K = n_neighbours (entity, relation) neighbours for every entity.
 
     The KG is undirected: triple (h, r, t) makes t a neighbour of h and h one of t, both through r. An
     entity with at least K neighbours gets K of them drawn uniformly without replacement, one with fewer
@@ -280,8 +280,8 @@ def neighbor_sample(kg: KG, n_neighbors: int, seed: int) -> tuple[torch.Tensor, 
     neighbours in a uniformly random order; the first K of that order are a uniform sample without
     replacement, and uniform offsets into it sample with replacement.
     """
-    if n_neighbors < 1:
-        raise ValueError(f"n_neighbors must be >= 1, got {n_neighbors}")
+    if n_neighbours < 1:
+        raise ValueError(f"n_neighbours must be >= 1, got {n_neighbours}")
     rng = np.random.default_rng(seed)
     head, relation, tail = (kg.triples[c].to_numpy(dtype=np.int64) for c in ("head", "relation", "tail"))
     source = np.concatenate([head, tail])
@@ -290,7 +290,7 @@ def neighbor_sample(kg: KG, n_neighbors: int, seed: int) -> tuple[torch.Tensor, 
     target = np.append(np.concatenate([tail, head])[order], 0)
     via = np.append(np.concatenate([relation, relation])[order], 0)
 
-    n, k = kg.n_entities, n_neighbors
+    n, k = kg.n_entities, n_neighbours
     degree = np.bincount(source, minlength=n)[:, None]
     start = np.cumsum(degree) - degree[:, 0]
     with_replacement = np.floor(rng.random((n, k)) * degree).astype(np.int64)

@@ -26,14 +26,28 @@ class Figure:
     applies: str = "all"
 
 
+TABLE_FORMATS = ("csv", "md", "tex")
+
+
 @dataclass(frozen=True)
 class Table:
-    """results/tables/{name}.{csv,md,tex}, captioned by workflow/report/{caption}.rst."""
+    """results/tables/{name}.{csv,md,tex}, captioned by workflow/report/{caption}.rst, written by the rule
+    `rule` (which declares the three files as `{name}_csv`, `{name}_md`, `{name}_tex`)."""
 
     name: str
     title: str
     caption: str
+    rule: str = "summary_tables"
     applies: str = "all"  # or "trained": only where a trained run exists (convergence)
+
+    def path(self, ext: str) -> str:
+        return f"results/tables/{self.name}.{ext}"
+
+
+def table_paths(output, name: str) -> dict[str, str]:
+    """A rule's files of table `name` as the table functions of specrec.tables take them (`csv_out`,
+    `md_out`, `tex_out`), from the job's named outputs."""
+    return {f"{ext}_out": output[f"{name}_{ext}"] for ext in TABLE_FORMATS}
 
 
 # the study's answer: drawn once for the whole study by its own rule, with a caption computed from the runs
@@ -64,8 +78,8 @@ FIGURES = (
 TABLES = (
     Table("results", "Main results", "results"),
     Table("significance", "Add-ons against their base recipe", "significance"),
-    Table("tuning", "Hyper-parameter selection on validation", "tuning"),
-    Table("convergence", "Convergence", "convergence", "trained"),
+    Table("tuning", "Hyper-parameter selection on validation", "tuning", rule="tuning"),
+    Table("convergence", "Convergence", "convergence", rule="convergence", applies="trained"),
     Table("spectrum", "Spectrum summaries", "spectrum_table"),
     Table("beyond_accuracy", "Beyond accuracy", "beyond_accuracy"),
     Table("datasets", "Datasets", "datasets"),

@@ -2,8 +2,8 @@
 
 The config defines base recipes (`recipes: {directau: {loss: align, regularizers: {uniformity: 1.0}}}`) and
 composable regularisers (`regularizers: {sr_warm: {regularizer: stable_rank, gamma: 1.0, warm_epochs: 5}}`);
-a run names `base+addon+...` (e.g. `directau+sr_warm`). `resolve_recipe` turns the name into one plain dict
-(stored with the run, part of its fingerprint); `Recipe.from_resolved` builds the callables.
+a run names `base+addon+...~grid setting` (e.g. `directau+sr_warm`). `resolve` turns the name into one plain
+dict (stored with the run, part of its fingerprint); `Recipe.from_resolved` builds the callables.
 
 Phases follow StableRankReg's warm start: a recipe with a warm regulariser trains its first `warm_epochs`
 epochs (one more with `warm_count_from: 0`, as its code counts them; or, with `warm_until: stall`, until
@@ -13,12 +13,14 @@ loss plus its own regularisers (DirectAU's uniformity). Add-ons without `warm_ep
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass, field
 
 import torch
 
 from specrec.losses import LOSSES, REGULARIZERS, Batch, TermContext, loss_parameters
 from specrec.runs import RunName
+from specrec.tuning import configured_grids, setting_values
 
 # a recipe's own values of `train:` settings (DirectSpec's batch size and learning rate, StableRankReg's
 # N(0, 1) initialisation): they replace the config's for the recipe's runs, in one place (train.RunSpec)
@@ -45,8 +47,41 @@ OWN_KEYS = tuple(key for key in RECIPE_KEYS if key not in ("regularizers", *SETT
 ADDON_KEYS = ("regularizer", "gamma", "warm_epochs", "warm_until", "warm_count_from")
 
 
+NO_RECIPE = "none"  # the recipe of models that are fitted, not trained (popularity)
+
+
 class RecipeError(ValueError):
     pass
+
+
+def resolve(config: dict, name: str, model: str | None = None) -> dict:
+    """The one resolve step from a config to a run's recipe: a run name such as `directau+sr_warm` or
+    `bpr~lr=0.01` with its grid setting written in, its add-ons and its `per_model` overrides for `model`,
+    as the plain dict that the train job receives, stores in metrics.json and builds with
+    `Recipe.from_resolved` ({} for `none`)."""
+    if name == NO_RECIPE:
+        return {}
+    run = RunName.parse(name)
+    values = setting_values(name, configured_grids(config))
+    recipes, addons = with_setting(run.recipe, values, config["recipes"], config["regularizers"])
+    return resolve_recipe(run.recipe, recipes, addons, model)
+
+
+def with_setting(recipe: str, values: dict, recipes: dict, addons: dict) -> tuple[dict, dict]:
+    """Copies of the recipe and add-on tables with a setting written into the run's entries."""
+    parsed = RunName.parse(recipe)
+    base, extra = parsed.base, parsed.addons
+    recipes, addons = copy.deepcopy(recipes), copy.deepcopy(addons)
+    for key, value in values.items():
+        head, _, rest = key.partition(".")
+        if rest and head in extra:
+            target, path = addons[head], rest.split(".")
+        else:
+            target, path = recipes[base], key.split(".")
+        for part in path[:-1]:
+            target = target.setdefault(part, {})
+        target[path[-1]] = value
+    return recipes, addons
 
 
 def resolve_recipe(name: str, recipes: dict, addons: dict, model: str | None = None) -> dict:

@@ -26,6 +26,7 @@ from types import SimpleNamespace
 from specrec import io
 from specrec.outputs import TABLES, figure_titles
 from specrec.runs import base_of
+from specrec.tuning import configured_grids
 
 PathLike = str | os.PathLike
 
@@ -99,7 +100,7 @@ def study_summary(config: dict) -> str:
         split_text += f"; one split, seed {split['seed']}"
     ran = {name for names in config["runs"].values() for name in names}
     ran |= {base_of(name) for name in ran}
-    grids = {name: grid for name, grid in config.get("tune", {}).get("grids", {}).items() if name in ran}
+    grids = {name: grid for name, grid in configured_grids(config).items() if name in ran}
     grid_text = "; ".join(
         f"{name}: " + ", ".join(f"{key} ∈ {{{', '.join(map(str, values))}}}" for key, values in grid.items())
         for name, grid in grids.items()
@@ -112,7 +113,7 @@ def study_summary(config: dict) -> str:
         "Split": split_text,
         "Runs": "; ".join(f"{model}: {', '.join(names)}" for model, names in config["runs"].items() if names),
         "Grids": grid_text or "none (every recipe as configured)",
-        "Selection": f"best mean validation {config.get('tune', {}).get('metric', 'ndcg@20')} over seeds",
+        "Selection": f"best mean validation {config.get('tuning', {}).get('metric', 'ndcg@20')} over seeds",
         "Training": f"d = {train['dim']}, at most {train['epochs']} epochs, early stopping after "
         f"{train['patience']} epochs without a better validation NDCG@20",
     }

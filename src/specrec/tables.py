@@ -133,11 +133,13 @@ def to_latex(frame: pd.DataFrame, right_align: Sequence[str] = ()) -> str:
     return "\n".join([*body, r"\end{tabular}"]) + "\n"
 
 
-def _write(frame: pd.DataFrame, md: pd.DataFrame, csv_out: PathLike, md_out: PathLike, numeric: list[str]):
-    """The full-precision CSV, the Markdown view and the same view as a LaTeX (booktabs) table beside it."""
+def _write(frame: pd.DataFrame, md: pd.DataFrame, csv_out, md_out, tex_out, numeric: list[str]):
+    """The full-precision CSV, the Markdown view and, given `tex_out`, the same view as a LaTeX (booktabs)
+    table. (Every table function takes the three paths; the rules pass all of them.)"""
     io.write_csv(csv_out, frame)
     io.write_text(md_out, to_markdown(md, right_align=numeric))
-    io.write_text(Path(md_out).with_suffix(".tex"), to_latex(md, right_align=numeric))
+    if tex_out is not None:
+        io.write_text(tex_out, to_latex(md, right_align=numeric))
 
 
 def results_table(
@@ -149,6 +151,7 @@ def results_table(
     baseline: str = "bpr",
     per_user_files: Sequence[PathLike] = (),
     recalls: Sequence[str] = DEFAULT_RECALLS,
+    tex_out: PathLike | None = None,
 ) -> pd.DataFrame:
     """Test metrics per (dataset, model, recipe) as mean ± std over seeds, with the best of each (dataset,
     model) in bold, the tuned setting, and the change of NDCG@20 against the reference recipe (an add-on
@@ -198,7 +201,7 @@ def results_table(
         "p (seeds)",
         "p (users)",
     ]
-    _write(table, md, csv_out, md_out, numeric=[*numeric, "Best epoch", "Train (s)"])
+    _write(table, md, csv_out, md_out, tex_out, numeric=[*numeric, "Best epoch", "Train (s)"])
     return table
 
 
@@ -256,7 +259,11 @@ def _against_reference(runs: pd.DataFrame, table: pd.DataFrame, baseline: str) -
 
 
 def tuning_table(
-    metrics_files: Sequence[PathLike], csv_out: PathLike, md_out: PathLike, metric: str = "ndcg@20"
+    metrics_files: Sequence[PathLike],
+    csv_out: PathLike,
+    md_out: PathLike,
+    metric: str = "ndcg@20",
+    tex_out: PathLike | None = None,
 ) -> pd.DataFrame:
     """Every setting of every (dataset, model, recipe) with its mean ± std validation `metric` over seeds;
     the selected one (the best mean) is marked. Test metrics are not read."""
@@ -268,7 +275,7 @@ def tuning_table(
     shown = _pm(table[column], table[f"{column}_std"])
     md[f"Valid {metric}"] = ("**" + shown + "**").where(table["selected"], shown)
     md["Selected"] = table["selected"].map({True: "yes", False: ""})
-    _write(table, md, csv_out, md_out, numeric=["Seeds", f"Valid {metric}"])
+    _write(table, md, csv_out, md_out, tex_out, numeric=["Seeds", f"Valid {metric}"])
     return table
 
 
@@ -304,6 +311,7 @@ def dataset_table(
     csv_out: PathLike,
     md_out: PathLike,
     kg_stats_files: Sequence[PathLike] = (),
+    tex_out: PathLike | None = None,
 ) -> pd.DataFrame:
     """Stack dataset statistics with dataset and seed columns: as prepared (no seed; a provided split's
     parts) and per seeded split (all/train/valid/test).
@@ -326,7 +334,7 @@ def dataset_table(
     if "Density" in md:
         md["Density"] = md["Density"].map(lambda d: f"{100 * d:.4g}%")
     md["Seed"] = md["Seed"].map(lambda s: "as prepared" if pd.isna(s) else str(int(s)))
-    _write(table, md, csv_out, md_out, numeric=[*COUNT_COLUMNS, "Density", "Items with triples"])
+    _write(table, md, csv_out, md_out, tex_out, numeric=[*COUNT_COLUMNS, "Density", "Items with triples"])
     return table
 
 
@@ -362,6 +370,7 @@ def spectrum_table(
     md_out: PathLike,
     recipes: Sequence[str] | None = None,
     selection: pd.DataFrame | None = None,
+    tex_out: PathLike | None = None,
 ) -> pd.DataFrame:
     """Spectrum summaries per (dataset, model, recipe), averaged over seeds.
 
@@ -381,7 +390,7 @@ def spectrum_table(
     )
     for col, label in SPECTRUM_COLUMNS.items():
         md[label] = _fmt(table[col], 2 if col.endswith(("_stable_rank", "_effective_rank")) else 3)
-    _write(table, md, csv_out, md_out, numeric=["Seeds", "d", *SPECTRUM_COLUMNS.values()])
+    _write(table, md, csv_out, md_out, tex_out, numeric=["Seeds", "d", *SPECTRUM_COLUMNS.values()])
     return table
 
 
@@ -391,6 +400,7 @@ def convergence_table(
     md_out: PathLike,
     share: float = 0.95,
     selection: pd.DataFrame | None = None,
+    tex_out: PathLike | None = None,
 ):
     """Per run: best validation NDCG@20, and the epoch and time at which `share` of it was first reached.
 
@@ -410,7 +420,12 @@ def convergence_table(
     for column in (f"Seconds to {share:.0%}", f"Train s to {share:.0%}"):
         md[column] = _fmt(md[column], 1)
     _write(
-        table, md, csv_out, md_out, numeric=[c for c in md.columns if c not in ("Dataset", "Model", "Recipe")]
+        table,
+        md,
+        csv_out,
+        md_out,
+        tex_out,
+        numeric=[c for c in md.columns if c not in ("Dataset", "Model", "Recipe")],
     )
     return table
 
@@ -463,6 +478,7 @@ def beyond_accuracy_table(
     md_out: PathLike,
     recipes: Sequence[str] | None = None,
     selection: pd.DataFrame | None = None,
+    tex_out: PathLike | None = None,
 ) -> pd.DataFrame:
     """Accuracy, CTR, diversity and cold-start quality per (dataset, model, recipe), mean ± std over seeds."""
     runs = apply_selection(beyond_accuracy_frame(metrics_files, diversity_files, activity_files), selection)
@@ -474,7 +490,7 @@ def beyond_accuracy_table(
     )
     for column in columns:
         md[BEYOND_ACCURACY[column]] = _pm(table[f"{column}_mean"], table[f"{column}_std"])
-    _write(table, md, csv_out, md_out, numeric=["Seeds", *(BEYOND_ACCURACY[c] for c in columns)])
+    _write(table, md, csv_out, md_out, tex_out, numeric=["Seeds", *(BEYOND_ACCURACY[c] for c in columns)])
     return table
 
 
@@ -559,6 +575,7 @@ def significance_table(
     md_out: PathLike,
     metric: str = "ndcg@20",
     selection: pd.DataFrame | None = None,
+    tex_out: PathLike | None = None,
 ) -> pd.DataFrame:
     """Every add-on run (`base+addon`) against its base recipe (`comparison_frame`)."""
     table = comparison_frame(per_user_files, metric, selection)
@@ -570,7 +587,12 @@ def significance_table(
     md["p (seeds, paired t)"] = table["p_seeds_ttest"].map(_p_value)
     md["p (users, Wilcoxon)"] = table["p_users_wilcoxon"].map(_p_value)
     _write(
-        table, md, csv_out, md_out, numeric=["Seeds", "Change", "p (seeds, paired t)", "p (users, Wilcoxon)"]
+        table,
+        md,
+        csv_out,
+        md_out,
+        tex_out,
+        numeric=["Seeds", "Change", "p (seeds, paired t)", "p (users, Wilcoxon)"],
     )
     return table
 

@@ -30,7 +30,7 @@ from specrec.data.split import Split, load_split
 from specrec.diversity import top_k_lists_scored
 from specrec.evaluate import Scorer, dot_scorer, scored_rank_metrics
 from specrec.interactions import UserItems
-from specrec.kg import load_kg, neighbor_sample
+from specrec.kg import load_kg, neighbour_sample
 from specrec.losses import Batch, TermContext
 from specrec.models import MODELS
 from specrec.recipes import SETTING_KEYS, Recipe
@@ -110,6 +110,30 @@ class RunSpec:
         # config's: from here on `settings` are this run's settings
         own = {key: self.recipe[key] for key in SETTING_KEYS if self.recipe.get(key) is not None}
         self.settings = replace(self.settings, **own)
+
+    @classmethod
+    def from_job(cls, job) -> RunSpec:
+        """The run of a train job (`snakemake` in workflow/scripts/train.py): wildcards name it, params
+        carry its resolved recipe, the config's train settings and model options, inputs and outputs its
+        files."""
+        wildcards, params, inputs = job.wildcards, job.params, job.input
+        return cls(
+            dataset=wildcards.dataset,
+            model=wildcards.model,
+            recipe_name=wildcards.recipe,
+            recipe=dict(params.recipe),
+            seed=int(wildcards.seed),
+            split_dir=Path(inputs.meta).parent,
+            run_dir=Path(job.output.metrics).parent,
+            settings=TrainSettings.from_config(params.settings),
+            threads=job.threads,
+            model_options=dict(params.model_options),
+            # outside the outputs: Snakemake deletes a failed job's outputs, the resume point must survive
+            checkpoint_dir=Path(params.checkpoint_dir),
+            kg_dir=Path(inputs.kg).parent if inputs.kg else None,
+            item_meta=Path(inputs.item_meta) if inputs.item_meta else None,
+            text_embeddings=Path(inputs.text) if inputs.text else None,
+        )
 
     def term_context(self) -> TermContext:
         return TermContext(self.settings.dim, self.item_meta, self.text_embeddings)
@@ -561,7 +585,7 @@ def model_options(spec: RunSpec) -> dict:
     if spec.kg_dir is None:
         raise ValueError(f"model {spec.model!r} needs the item knowledge graph (kg_dir)")
     kg = load_kg(spec.kg_dir)
-    adj_entity, adj_relation = neighbor_sample(kg, options.pop("n_neighbors", 4), spec.seed)
+    adj_entity, adj_relation = neighbour_sample(kg, options.pop("n_neighbours", 4), spec.seed)
     return options | {"adj_entity": adj_entity, "adj_relation": adj_relation, "n_relations": kg.n_relations}
 
 

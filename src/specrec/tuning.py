@@ -1,6 +1,6 @@
 """Hyper-parameter grids, expanded by the workflow and settled on validation.
 
-`tune.grids` gives a run name of `runs` (or its base recipe, for every add-on of it) a grid:
+`tuning.grids` gives a run name of `runs` (or its base recipe, for every add-on of it) a grid:
 `{bpr: {lr: [0.01, 0.001], weight_decay: [1.0e-6, 1.0e-8]}}` turns the run `bpr` into one training job per
 setting, named `bpr~lr=0.01,weight_decay=1e-06` and so on. A grid key is a key of the recipe (`lr`,
 `n_negatives`, a loss parameter such as `alpha`), a dotted path into it (`regularizers.uniformity`), or
@@ -13,7 +13,6 @@ selection table (`selection_frame`) records every setting's validation score and
 
 from __future__ import annotations
 
-import copy
 from itertools import product
 
 import pandas as pd
@@ -32,6 +31,11 @@ def format_value(value) -> str:
     if isinstance(value, float):
         return f"{value:g}"
     return str(value)
+
+
+def configured_grids(config: dict) -> dict:
+    """`tuning.grids` of a config ({} where it has none)."""
+    return config.get("tuning", {}).get("grids", {})
 
 
 def grid_of(grids: dict, recipe: str) -> dict[str, list]:
@@ -72,23 +76,6 @@ def setting_values(name: str, grids: dict) -> dict:
     if set(values) != set(grid):
         raise GridError(f"run {name!r} must set every key of its grid: {', '.join(grid)}")
     return values
-
-
-def with_setting(recipe: str, values: dict, recipes: dict, addons: dict) -> tuple[dict, dict]:
-    """Copies of the recipe and add-on tables with a setting written into the run's entries."""
-    parsed = RunName.parse(recipe)
-    base, extra = parsed.base, parsed.addons
-    recipes, addons = copy.deepcopy(recipes), copy.deepcopy(addons)
-    for key, value in values.items():
-        head, _, rest = key.partition(".")
-        if rest and head in extra:
-            target, path = addons[head], rest.split(".")
-        else:
-            target, path = recipes[base], key.split(".")
-        for part in path[:-1]:
-            target = target.setdefault(part, {})
-        target[path[-1]] = value
-    return recipes, addons
 
 
 def selection_frame(runs: pd.DataFrame, metric: str) -> pd.DataFrame:

@@ -4,8 +4,9 @@ from snakemake.utils import validate
 
 from specrec.runs import CHECKPOINT_FOLDER, RUN_FOLDER, recipe_of, reference_of
 from specrec.models import MODELS
-from specrec.outputs import FIGURES, HEADLINE, TABLES
+from specrec.outputs import FIGURES, HEADLINE, TABLE_FORMATS, TABLES
 from specrec.losses.directspec import filter_point
+from specrec.recipes import resolve
 from specrec.config import (
     check_config,
     job_resources,
@@ -13,7 +14,6 @@ from specrec.config import (
     model_needs_kg,
     prepare_settings,
     recipe_needs_item_data,
-    run_recipe,
     run_targets,
     schema_checked,
     split_seed,
@@ -90,7 +90,7 @@ def kg_if_needed(wildcards):
 
 def item_meta_if_needed(wildcards):
     """items.parquet, for recipes with terms built from item metadata (paper 1's contrastive task)."""
-    if not recipe_needs_item_data(run_recipe(config, wildcards.recipe)):
+    if not recipe_needs_item_data(resolve(config, wildcards.recipe)):
         return []
     return f"results/data/{wildcards.dataset}/items.parquet"
 
@@ -174,7 +174,7 @@ def negatives_datasets():
     seen = {}
     for run in RUNS:
         # the recipe as configured: a grid's settings are tuned away, distinct recipes are compared
-        recipe = run_recipe(config, recipe_of(run["recipe"]))
+        recipe = resolve(config, recipe_of(run["recipe"]))
         if recipe.get("n_negatives", 0) >= 1:
             key = (run["dataset"], run["model"], recipe["loss"]["name"])
             seen.setdefault(key, set()).add(recipe["n_negatives"])
@@ -186,7 +186,7 @@ def sensitivity_datasets():
     temperatures have none), as the sensitivity figure reads them."""
     seen = {}
     for run in RUNS:
-        loss = run_recipe(config, run["recipe"], run["model"]).get("loss", {})
+        loss = resolve(config, run["recipe"], run["model"]).get("loss", {})
         point = filter_point(loss)
         if point is not None:
             alphas, taus = seen.setdefault(
@@ -204,9 +204,28 @@ def sensitivity_datasets():
 
 
 def table_files():
-    names = [t.name for t in TABLES if t.applies == "all" or TRAINED_DATASETS]
-    paths = expand("results/tables/{name}.{ext}", name=names, ext=["csv", "md", "tex"])
-    return paths + ["results/index.csv"]
+    tables = [t for t in TABLES if t.applies == "all" or TRAINED_DATASETS]
+    return [t.path(ext) for t in tables for ext in TABLE_FORMATS] + [
+        "results/index.csv"
+    ]
+
+
+# the selection of every grid's setting, which every figure and table reads
+TUNING_TABLE = next(t for t in TABLES if t.name == "tuning").path("csv")
+
+
+def table_outputs(rule):
+    """The named outputs of the catalogue's tables a rule writes: `{name}_csv` (in the report, with the
+    table's caption), `{name}_md` and `{name}_tex`."""
+    outputs = {}
+    for table in TABLES:
+        if table.rule == rule:
+            caption = f"../report/{table.caption}.rst"
+            outputs |= {f"{table.name}_{ext}": table.path(ext) for ext in TABLE_FORMATS}
+            outputs[f"{table.name}_csv"] = report(
+                table.path("csv"), caption=caption, category="Tables"
+            )
+    return outputs
 
 
 REPORT_DIR = Path(workflow.current_basedir, "..", "report").resolve()
@@ -242,10 +261,6 @@ def prepare_params(wildcards):
 
 def split_params(wildcards):
     return split_settings(config, wildcards.dataset)
-
-
-def resolved_recipe(wildcards):
-    return run_recipe(config, wildcards.recipe, wildcards.model)
 
 
 def model_options(wildcards):

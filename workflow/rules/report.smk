@@ -14,13 +14,7 @@ rule tuning:
     input:
         metrics=run_files("metrics.json"),
     output:
-        csv=report(
-            "results/tables/tuning.csv",
-            caption="../report/tuning.rst",
-            category="Tables",
-        ),
-        md="results/tables/tuning.md",
-        tex="results/tables/tuning.tex",
+        **table_outputs("tuning"),
     log:
         "results/logs/tuning.log",
     conda:
@@ -28,14 +22,14 @@ rule tuning:
     resources:
         **rule_resources("tuning"),
     params:
-        metric=config["tune"]["metric"],
+        metric=config["tuning"]["metric"],
     script:
         "../scripts/tuning.py"
 
 
 rule headline_figure:
     input:
-        tuning="results/tables/tuning.csv",
+        tuning=TUNING_TABLE,
         metrics=run_files("metrics.json"),
         spectra=run_files("spectrum.json"),
         epochs=run_files("epochs.csv"),
@@ -70,7 +64,7 @@ for figure in FIGURES:
         name:
             f"{figure.name}_figure"
         input:
-            tuning="results/tables/tuning.csv",
+            tuning=TUNING_TABLE,
             runs=lambda wc, reads=figure.reads: run_files(reads, wc.dataset),
         output:
             pdf=f"results/figures/{{dataset}}/{figure.name}.pdf",
@@ -96,7 +90,7 @@ for figure in FIGURES:
 
 rule summary_tables:
     input:
-        tuning="results/tables/tuning.csv",
+        tuning=TUNING_TABLE,
         metrics=run_files("metrics.json"),
         spectra=run_files("spectrum.json"),
         diversity=run_files("diversity.json"),
@@ -105,41 +99,7 @@ rule summary_tables:
         stats=stats_files(),
         kg_stats=kg_stats_files(),
     output:
-        results_csv=report(
-            "results/tables/results.csv",
-            caption="../report/results.rst",
-            category="Tables",
-        ),
-        results_md="results/tables/results.md",
-        results_tex="results/tables/results.tex",
-        spectrum_csv=report(
-            "results/tables/spectrum.csv",
-            caption="../report/spectrum_table.rst",
-            category="Tables",
-        ),
-        spectrum_md="results/tables/spectrum.md",
-        spectrum_tex="results/tables/spectrum.tex",
-        datasets_csv=report(
-            "results/tables/datasets.csv",
-            caption="../report/datasets.rst",
-            category="Tables",
-        ),
-        datasets_md="results/tables/datasets.md",
-        datasets_tex="results/tables/datasets.tex",
-        beyond_accuracy_csv=report(
-            "results/tables/beyond_accuracy.csv",
-            caption="../report/beyond_accuracy.rst",
-            category="Tables",
-        ),
-        beyond_accuracy_md="results/tables/beyond_accuracy.md",
-        beyond_accuracy_tex="results/tables/beyond_accuracy.tex",
-        significance_csv=report(
-            "results/tables/significance.csv",
-            caption="../report/significance.rst",
-            category="Tables",
-        ),
-        significance_md="results/tables/significance.md",
-        significance_tex="results/tables/significance.tex",
+        **table_outputs("summary_tables"),
     log:
         "results/logs/tables.log",
     conda:
@@ -155,16 +115,10 @@ rule summary_tables:
 
 rule convergence:
     input:
-        tuning="results/tables/tuning.csv",
+        tuning=TUNING_TABLE,
         epochs=run_files("epochs.csv"),
     output:
-        csv=report(
-            "results/tables/convergence.csv",
-            caption="../report/convergence.rst",
-            category="Tables",
-        ),
-        md="results/tables/convergence.md",
-        tex="results/tables/convergence.tex",
+        **table_outputs("convergence"),
     log:
         "results/logs/convergence.log",
     conda:
@@ -177,7 +131,7 @@ rule convergence:
 
 rule index:
     input:
-        tuning="results/tables/tuning.csv",
+        tuning=TUNING_TABLE,
         metrics=run_files("metrics.json"),
         spectra=run_files("spectrum.json"),
         diversity=run_files("diversity.json"),

@@ -21,7 +21,8 @@ rule train:
     resources:
         **rule_resources("train"),
     params:
-        recipe=resolved_recipe,
+        # the run's recipe, resolved from the config: a change of it reruns the run
+        recipe=lambda wildcards: resolve(config, wildcards.recipe, wildcards.model),
         settings=config["train"],
         model_options=model_options,
         checkpoint_dir=CHECKPOINT_FOLDER,

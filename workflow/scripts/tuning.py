@@ -1,6 +1,8 @@
+from specrec.outputs import table_paths
 from specrec.runtime import log_to
 from specrec.tables import tuning_table
 
 log_to(snakemake.log[0])
-out = snakemake.output
-tuning_table(snakemake.input.metrics, out.csv, out.md, metric=snakemake.params.metric)
+tuning_table(
+    snakemake.input.metrics, **table_paths(snakemake.output, "tuning"), metric=snakemake.params.metric
+)

@@ -45,14 +45,14 @@ def info_nce(
 
 
 class SemanticContrast(torch.nn.Module):
-    """L_cl with item representations h_i = normalize(e_i + P t_i) (paper 1's content contrastive task).
+    """L_cl with item representations h_i = normalise(e_i + P t_i) (paper 1's content contrastive task).
 
     e_i = batch.item_table[i] is the learnable item (entity) embedding; t_i the frozen synopsis embedding
     (a non-persistent buffer: not trained, not saved in checkpoints); P a bias-free Linear(text_dim -> dim).
     A single linear map is the smallest alignment of the text space with the ID space; a bias would add one
     shared vector to every item and pull all of them together, and an MLP would let P fit the contrastive
-    task on its own instead of shaping e_i. `inputs`: "ids+text" (the paper), "ids" (h_i = normalize(e_i),
-    the no-text ablation; text_emb is ignored), "text" (h_i = normalize(P t_i): trains P only, so it only
+    task on its own instead of shaping e_i. `inputs`: "ids+text" (the paper), "ids" (h_i = normalise(e_i),
+    the no-text ablation; text_emb is ignored), "text" (h_i = normalise(P t_i): trains P only, so it only
     changes a model whose scores use P). Parameters (P) must join the optimiser and the module must be
     moved to the training device; the pairs follow the batch's device on first use.
     """
@@ -87,7 +87,7 @@ class SemanticContrast(torch.nn.Module):
             self.project = torch.nn.Linear(self.text.shape[1], dim, bias=False)
 
     def represent(self, ids: torch.Tensor, item_table: torch.Tensor) -> torch.Tensor:
-        """h_i for the items `ids`: normalize(e_i + P t_i), or one of the two parts alone."""
+        """h_i for the items `ids`: normalise(e_i + P t_i), or one of the two parts alone."""
         parts = []
         if self.inputs != "text":
             parts.append(item_table[ids])

@@ -19,7 +19,7 @@ SUPPLIED = frozenset(
 
 def option_names(name: str) -> list[str]:
     """The keys `model_options` may set for a model: its constructor's keyword parameters that the training
-    job does not supply, and the options the job reads for it (`job_options`, e.g. KGCN's n_neighbors)."""
+    job does not supply, and the options the job reads for it (`job_options`, e.g. KGCN's n_neighbours)."""
     model = MODELS[name]
     parameters = inspect.signature(model.__init__).parameters.values()
     named = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)

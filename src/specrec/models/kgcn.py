@@ -1,7 +1,7 @@
 """KGCN (Wang et al., WWW'19), exactly as its TF code computes it (RESEARCH §2.3), in PyTorch.
 
 Every KG entity e has K sampled neighbours (adj_entity[e, k], via relation adj_relation[e, k]), fixed once
-(specrec.kg.neighbor_sample). Items are the entities 0..n_items-1. For a user u and an entity v, one
+(specrec.kg.neighbour_sample). Items are the entities 0..n_items-1. For a user u and an entity v, one
 iteration is
 
     π(u, r)  = mean_d(u ⊙ r) = uᵀr / d                          (the code's mean; the paper's inner product)
@@ -9,7 +9,7 @@ iteration is
     v_N      = mean_k π̃_k e_k                                   (the code's mean, not a sum)
     sum:       h = act(W (v + v_N) + b)
     concat:    h = act(W [v; v_N] + b)
-    neighbor:  h = act(W v_N + b)
+    neighbour:  h = act(W v_N + b)
 
 iterated H times inward from the H-hop tree of sampled neighbours (iteration t has its own W_t, b_t; every
 entity of hop h < H - t + 1 is updated from its hop h + 1 children), ReLU inside and tanh at the last
@@ -38,7 +38,7 @@ from torch import nn
 
 from specrec.models import MODELS
 
-AGGREGATORS = ("sum", "concat", "neighbor")
+AGGREGATORS = ("sum", "concat", "neighbour")
 EVAL_FLOATS = 2**24  # default cap on the floats of score_block's live intermediates per chunk (64 MiB)
 SPREAD_LIMIT = 60.0  # exp(-60) ~ 1e-26: a normal float32 with room to spare (see relation_weights)
 
@@ -95,7 +95,7 @@ class Aggregator(nn.Module):
         return out
 
     def split_weights(self) -> tuple[torch.Tensor | None, torch.Tensor]:
-        """(W_self, W_neighbour) with W·input = W_self v + W_neighbour v_N; W_self is None for "neighbor"."""
+        """(W_self, W_neighbour) with W·input = W_self v + W_neighbour v_N; W_self is None for "neighbour"."""
         weight = self.linear.weight
         if self.kind == "sum":
             return weight, weight
@@ -190,12 +190,14 @@ class KGCN(nn.Module):
     Constructor kwargs beyond MF's: adj_entity / adj_relation ((n_entities x K) int64 sampled neighbours and
     their relation ids in [0, n_relations]; id n_relations is the "self" relation of isolated entities;
     required), n_relations (default: the largest relation id in adj_relation), n_hops (H, default 2),
-    aggregator ("sum", "concat" or "neighbor") and eval_floats (score_block's memory cap, see there).
+    aggregator ("sum", "concat" or "neighbour") and eval_floats (score_block's memory cap, see there).
     """
 
     trainable = True
     needs_kg = True  # the training job loads the dataset's KG and passes its sampled neighbourhoods
-    job_options = ("n_neighbors",)  # neighbours sampled per entity by the training job (KGCN's construct_adj)
+    job_options = (
+        "n_neighbours",
+    )  # neighbours sampled per entity by the training job (KGCN's construct_adj)
 
     def __init__(
         self,
@@ -365,7 +367,7 @@ def check_adjacency(adj_entity, adj_relation, n_relations, n_items) -> tuple[tor
     if adj_entity is None or adj_relation is None:
         raise ValueError(
             "kgcn needs the sampled KG neighbourhoods: pass adj_entity and adj_relation, (n_entities x K) "
-            "int64 tensors (see specrec.kg.neighbor_sample)"
+            "int64 tensors (see specrec.kg.neighbour_sample)"
         )
     adj_entity = torch.as_tensor(adj_entity).to(torch.int64)
     adj_relation = torch.as_tensor(adj_relation).to(torch.int64)

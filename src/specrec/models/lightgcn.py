@@ -29,7 +29,7 @@ from specrec.models import MODELS
 COMBINATIONS = ("mean", "sum")
 
 
-def normalized_adjacency(
+def normalised_adjacency(
     train_users: torch.Tensor, train_items: torch.Tensor, n_users: int, n_items: int
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """CSR parts (crow_indices, col_indices, values) of Â = D^-1/2 A D^-1/2 over users + items.
@@ -124,7 +124,7 @@ class LightGCN(nn.Module):
         self.n_layers, self.layer_combination = int(n_layers), layer_combination
         self.embedding = nn.Embedding(n_users + n_items, dim)
         nn.init.normal_(self.embedding.weight, std=init_std)
-        crow, cols, values = normalized_adjacency(train_users, train_items, n_users, n_items)
+        crow, cols, values = normalised_adjacency(train_users, train_items, n_users, n_items)
         # Plain tensors (not one sparse tensor) so that deepcopy and pickling of the module work as well.
         self.register_buffer("adj_crow", crow, persistent=False)
         self.register_buffer("adj_col", cols, persistent=False)
