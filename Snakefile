@@ -26,6 +26,15 @@ include: "workflow/rules/train.smk"
 include: "workflow/rules/report.smk"
 
 
+# On a cluster the target rules run on the submitting machine (they do no work), and so do the rules marked
+# `localrule: True`: downloads (compute nodes often have no internet) and the cheap tables and figures.
+# `group:` in the rules sets which jobs share one allocation; profiles/slurm sets how many.
+localrules:
+    all,
+    figures,
+    tables,
+
+
 rule all:
     default_target: True
     input:

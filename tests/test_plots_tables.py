@@ -433,8 +433,8 @@ def test_significance_pairs_each_add_on_with_its_base_recipe(tmp_path):
         files_.append(write_per_user(tmp_path, "mf", "bpr", seed, base))
         files_.append(write_per_user(tmp_path, "mf", "bpr+sr", seed, base + 0.05))  # better for every user
         files_.append(write_per_user(tmp_path, "mf", "bpr+same", seed, base))
-    table = tables.significance_table(files_, tmp_path / "s.csv", tmp_path / "s.md", tex_out=tmp_path / "s.tex")
-    table = table.set_index("recipe")
+    paths = {f"{ext}_out": tmp_path / f"s.{ext}" for ext in ("csv", "md", "tex")}
+    table = tables.significance_table(files_, **paths).set_index("recipe")
     assert set(table.index) == {"bpr+sr", "bpr+same"} and (table["base"] == "bpr").all()
     better = table.loc["bpr+sr"]
     assert better["n_seeds"] == 3 and better["n_pairs"] == 600

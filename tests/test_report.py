@@ -145,7 +145,7 @@ def test_a_table_rule_hands_its_script_every_file_it_declares(tmp_path):
     assert {table.rule for table in TABLES} == {"summary_tables", "tuning", "convergence"}
     declared = {f"datasets_{ext}": tmp_path / f"d.{ext}" for ext in TABLE_FORMATS}
     paths = table_paths(declared, "datasets")
-    assert paths == {"csv_out": tmp_path / "d.csv", "md_out": tmp_path / "d.md", "tex_out": tmp_path / "d.tex"}
+    assert paths == {f"{ext}_out": tmp_path / f"d.{ext}" for ext in TABLE_FORMATS}
     stats = tmp_path / "data" / "toy" / "split" / "seed0" / "stats.csv"
     stats.parent.mkdir(parents=True)
     stats.write_text("split,users,items,interactions,density\nall,2,3,4,0.67\ntrain,2,3,2,0.33\n")

@@ -1,7 +1,9 @@
 """Integration: the smoke DAG submitted to a real one-node SLURM cluster with profiles/slurm.
 
-Every job must go through sbatch, training jobs must be given a GPU (--gpus=1; the node's GPU is a fake
-gres on /dev/null, so they still train on the CPU), and the results must equal those of a local run.
+Runs go to sbatch in groups (a run's training, spectrum and diversity in one allocation, several runs to a
+job), data preparation as one job, the rest runs on the submitting machine as marked (`localrule`); a
+group with training must be given a GPU (--gpus=1; the node's GPU is a fake gres on /dev/null, so they
+still train on the CPU), and the results must equal those of a local run.
 Skipped where slurm-wlm and munge are not installed or cannot be started (needs root), saying why.
 """
 
@@ -37,8 +39,11 @@ def slurm_run(tmp_path_factory) -> tuple[Path, str, dict]:
     except ClusterUnavailable as reason:
         pytest.skip(str(reason))
     try:
+        # the smoke config's one training thread, as in the local run, so that the numbers compare bit for bit
+        # (at one core a group runs its jobs one after another)
         result = run_smoke(
-            workdir, "--profile", str(ROOT / "profiles" / "slurm"), "--jobs", "4",
+            workdir, "--workflow-profile", str(ROOT / "profiles" / "slurm"), "--jobs", "4",
+            "--cores", "1", "--set-threads", "train=1",
             "--slurm-init-seconds-before-status-checks", "1", env=env,
         )  # fmt: skip
         output = result.stdout + result.stderr
@@ -58,28 +63,28 @@ def local_rules(output: str) -> set[str]:
     return set(re.findall(r"^localrule (\w+):", output, flags=re.MULTILINE))
 
 
-def test_every_job_went_through_sbatch(slurm_run):
+def test_runs_went_to_sbatch_in_groups_and_cheap_rules_ran_locally(slurm_run):
     _, output, jobs = slurm_run
-    submitted = re.findall(r"^rule (\w+):", output, flags=re.MULTILINE)
-    assert len(jobs) == len(submitted) > 20  # one SLURM job id per job of the DAG
-    assert local_rules(output) <= {"all"}  # only the target rule ran on the submitting machine
+    groups = re.findall(r"Group job (\w+)", output)
+    alone = re.findall(r"^rule (\w+):", output, flags=re.MULTILINE)  # group members are indented
+    assert len(jobs) == len(groups) + len(alone)  # one SLURM job per group job or lone job
+    assert sorted(groups) == ["data", "run"] and alone == ["encode_text"]  # six runs in one job
+    members = re.findall(r"^    rule (\w+):", output, flags=re.MULTILINE)
+    assert members.count("train") == members.count("spectrum") == members.count("diversity") == 6
+    assert {"all", "download", "tuning", "summary_tables", "overview"} <= local_rules(output)
     for record in jobs.values():
         assert "JobState=COMPLETED" in record and "ExitCode=0:0" in record
 
 
-def test_training_jobs_were_given_a_gpu(slurm_run):
+def test_the_training_group_was_given_a_gpu(slurm_run):
     workdir, _, jobs = slurm_run
-    trains = {
-        job_id: record
-        for job_id, record in jobs.items()
-        if re.search(r"Comment=rule_train(_wildcards|\s)", record)
-    }
-    assert trains, "no training job found among the SLURM jobs"
+    trains = {job_id: record for job_id, record in jobs.items() if "Comment=rule_run_" in record}
+    assert len(trains) == 1, "no group job of runs among the SLURM jobs"
     for record in trains.values():
         assert re.search(r"TresPerJob=gres:gpu:1|TresPerJob=gres/gpu:1|gres/gpu=1", record), record
     for metrics_file in (workdir / "results" / "runs").rglob("metrics.json"):
         slurm = json.loads(metrics_file.read_text())["provenance"]["slurm"]
-        assert slurm["job_id"] in jobs and slurm["gpus"] == "1", metrics_file
+        assert slurm["job_id"] in trains and slurm["gpus"] == "1", metrics_file
 
 
 def test_results_equal_a_local_run(slurm_run, smoke_workdir):

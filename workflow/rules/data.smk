@@ -3,6 +3,7 @@ rule download:
         manifest="results/data/{dataset}/raw/MANIFEST.json",
     log:
         "results/logs/download/{dataset}.log",
+    localrule: True
     conda:
         "../../envs/specrec.yaml"
     resources:
@@ -21,6 +22,8 @@ rule prepare:
         stats="results/data/{dataset}/stats.csv",
     log:
         "results/logs/prepare/{dataset}.log",
+    group:
+        "data"
     conda:
         "../../envs/specrec.yaml"
     resources:
@@ -44,6 +47,8 @@ rule split:
         stats="results/data/{dataset}/split/seed{seed}/stats.csv",
     log:
         "results/logs/split/{dataset}_seed{seed}.log",
+    group:
+        "data"
     conda:
         "../../envs/specrec.yaml"
     resources:

@@ -17,6 +17,7 @@ rule tuning:
         **table_outputs("tuning"),
     log:
         "results/logs/tuning.log",
+    localrule: True
     conda:
         "../../envs/specrec.yaml"
     resources:
@@ -45,6 +46,7 @@ rule headline_figure:
         json="results/figures/headline.json",
     log:
         "results/logs/headline_figure.log",
+    localrule: True
     conda:
         "../../envs/specrec.yaml"
     resources:
@@ -76,6 +78,7 @@ for figure in FIGURES:
             ),
         log:
             f"results/logs/{figure.name}_figure/{{dataset}}.log",
+        localrule: True
         conda:
             "../../envs/specrec.yaml"
         resources:
@@ -102,6 +105,7 @@ rule summary_tables:
         **table_outputs("summary_tables"),
     log:
         "results/logs/tables.log",
+    localrule: True
     conda:
         "../../envs/specrec.yaml"
     resources:
@@ -121,6 +125,7 @@ rule convergence:
         **table_outputs("convergence"),
     log:
         "results/logs/convergence.log",
+    localrule: True
     conda:
         "../../envs/specrec.yaml"
     resources:
@@ -143,6 +148,7 @@ rule index:
         ),
     log:
         "results/logs/index.log",
+    localrule: True
     conda:
         "../../envs/specrec.yaml"
     resources:
@@ -160,6 +166,7 @@ rule overview:
         "results/overview.html",
     log:
         "results/logs/overview.log",
+    localrule: True
     conda:
         "../../envs/specrec.yaml"
     resources:

@@ -27,6 +27,7 @@ rule download_kg:
         manifest="results/data/{dataset}/kg/raw/MANIFEST.json",
     log:
         "results/logs/download_kg/{dataset}.log",
+    localrule: True
     conda:
         "../../envs/specrec.yaml"
     resources:
@@ -51,6 +52,8 @@ rule build_kg:
         stats="results/data/{dataset}/kg/stats.csv",
     log:
         "results/logs/build_kg/{dataset}.log",
+    group:
+        "data"
     conda:
         "../../envs/specrec.yaml"
     resources:

@@ -15,6 +15,8 @@ rule train:
         top_lists=run_file("top_lists.npz"),
     log:
         "results/logs/train/{dataset}/{model}_{recipe}_seed{seed}.log",
+    group:
+        "run"
     conda:
         "../../envs/specrec.yaml"
     threads: config["train"]["threads"]
@@ -38,6 +40,8 @@ rule spectrum:
         spectrum=run_file("spectrum.json"),
     log:
         "results/logs/spectrum/{dataset}/{model}_{recipe}_seed{seed}.log",
+    group:
+        "run"
     conda:
         "../../envs/specrec.yaml"
     resources:
@@ -58,6 +62,8 @@ rule diversity:
         activity=run_file("activity.csv"),
     log:
         "results/logs/diversity/{dataset}/{model}_{recipe}_seed{seed}.log",
+    group:
+        "run"
     conda:
         "../../envs/specrec.yaml"
     resources:

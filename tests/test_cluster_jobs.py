@@ -1,0 +1,71 @@
+"""How many sbatch jobs a study becomes on profiles/slurm, read from a dry run (no cluster needed).
+
+Cluster centres ask for few, long jobs: a run's training, spectrum and diversity share one allocation and
+profiles/slurm puts 12 runs into each (`group:` in the rules, `group-components` in the profile); cheap rules
+run on the submitting machine (`localrule`).
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from collections import Counter
+
+import pytest
+
+from smoke import ROOT
+
+pytestmark = pytest.mark.integration
+
+
+def local_rules() -> set[str]:
+    """The rules that run on the submitting machine (a dry run prints them like the others)."""
+    import tempfile
+    from pathlib import Path
+
+    from snakemake.api import SnakemakeApi
+    from snakemake.settings.types import ConfigSettings, OutputSettings, ResourceSettings
+
+    with SnakemakeApi(OutputSettings()) as api, tempfile.TemporaryDirectory() as workdir:
+        workflow = api.workflow(
+            resource_settings=ResourceSettings(cores=1),
+            config_settings=ConfigSettings(configfiles=[ROOT / "config" / "smoke.yaml"]),
+            snakefile=ROOT / "Snakefile",
+            workdir=Path(workdir),
+        )
+        return set(workflow._workflow._localrules)  # Snakemake keeps no public list of them
+
+
+def dry_run_jobs(configfile: str, workdir) -> tuple[int, Counter, list[Counter]]:
+    """(sbatch submissions, the rules submitted alone, the rules of each group job) of a dry run."""
+    command = [
+        sys.executable, "-m", "snakemake", "-n", "--profile", str(ROOT / "profiles" / "slurm"),
+        "--snakefile", str(ROOT / "Snakefile"), "--directory", str(workdir),
+        "--configfile", str(ROOT / configfile),
+    ]  # fmt: skip
+    result = subprocess.run(command, capture_output=True, text=True, cwd=ROOT)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    alone, groups, local = Counter(), [], local_rules()
+    for line in result.stdout.splitlines():
+        if "Group job" in line:
+            groups.append(Counter())
+        elif match := re.match(r"^    rule (\w+):", line):  # a member of the group job above
+            groups[-1][match.group(1)] += 1
+        elif (match := re.match(r"^rule (\w+):", line)) and match.group(1) not in local:
+            alone[match.group(1)] += 1  # submitted on its own
+    return len(groups) + sum(alone.values()), alone, groups
+
+
+def test_paper3_is_at_most_300_long_jobs_on_the_slurm_profile(tmp_path):
+    submissions, alone, groups = dry_run_jobs("config/experiments/paper3.yaml", tmp_path)
+    runs = sum(group["train"] for group in groups)
+    assert runs == 2925  # the study's every training job, each inside a group job
+    assert submissions <= 300, (submissions, alone)
+    assert "train" not in alone and "spectrum" not in alone and "diversity" not in alone
+    for group in groups:
+        if "train" in group:  # a run's spectrum and diversity go with its training, 12 runs to a job
+            assert group["train"] == group["spectrum"] == group["diversity"] <= 12, group
+    # downloads, tables, figures and the target rules run on the submitting machine
+    assert {"download", "tuning", "summary_tables", "spectrum_figure", "all"} <= local_rules()
+    assert sum(1 for group in groups if "prepare" in group) == 1  # every dataset's preparation in one job
