@@ -142,7 +142,7 @@ def test_a_table_rule_hands_its_script_every_file_it_declares(tmp_path):
     from specrec import tables
     from specrec.outputs import TABLE_FORMATS, TABLES, table_paths
 
-    assert {table.rule for table in TABLES} == {"summary_tables", "tuning", "convergence"}
+    assert {table.written_by for table in TABLES} == {"summary_tables", "tuning", "convergence"}
     declared = {f"datasets_{ext}": tmp_path / f"d.{ext}" for ext in TABLE_FORMATS}
     paths = table_paths(declared, "datasets")
     assert paths == {f"{ext}_out": tmp_path / f"d.{ext}" for ext in TABLE_FORMATS}

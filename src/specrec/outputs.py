@@ -32,12 +32,12 @@ TABLE_FORMATS = ("csv", "md", "tex")
 @dataclass(frozen=True)
 class Table:
     """results/tables/{name}.{csv,md,tex}, captioned by workflow/report/{caption}.rst, written by the rule
-    `rule` (which declares the three files as `{name}_csv`, `{name}_md`, `{name}_tex`)."""
+    `written_by` (which declares the three files as `{name}_csv`, `{name}_md`, `{name}_tex`)."""
 
     name: str
     title: str
     caption: str
-    rule: str = "summary_tables"
+    written_by: str = "summary_tables"
     applies: str = "all"  # or "trained": only where a trained run exists (convergence)
 
     def path(self, ext: str) -> str:
@@ -78,8 +78,8 @@ FIGURES = (
 TABLES = (
     Table("results", "Main results", "results"),
     Table("significance", "Add-ons against their base recipe", "significance"),
-    Table("tuning", "Hyper-parameter selection on validation", "tuning", rule="tuning"),
-    Table("convergence", "Convergence", "convergence", rule="convergence", applies="trained"),
+    Table("tuning", "Hyper-parameter selection on validation", "tuning", written_by="tuning"),
+    Table("convergence", "Convergence", "convergence", written_by="convergence", applies="trained"),
     Table("spectrum", "Spectrum summaries", "spectrum_table"),
     Table("beyond_accuracy", "Beyond accuracy", "beyond_accuracy"),
     Table("datasets", "Datasets", "datasets"),

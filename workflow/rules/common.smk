@@ -214,12 +214,12 @@ def table_files():
 TUNING_TABLE = next(t for t in TABLES if t.name == "tuning").path("csv")
 
 
-def table_outputs(rule):
-    """The named outputs of the catalogue's tables a rule writes: `{name}_csv` (in the report, with the
-    table's caption), `{name}_md` and `{name}_tex`."""
+def table_outputs(writer):
+    """The named outputs of the catalogue's tables that the rule `writer` writes (each table's
+    `{name}_csv` in the report with its caption, `{name}_md` and `{name}_tex`)."""
     outputs = {}
     for table in TABLES:
-        if table.rule == rule:
+        if table.written_by == writer:
             caption = f"../report/{table.caption}.rst"
             outputs |= {f"{table.name}_{ext}": table.path(ext) for ext in TABLE_FORMATS}
             outputs[f"{table.name}_csv"] = report(
