@@ -470,3 +470,19 @@ def test_a_run_that_finishes_badly_is_flagged_and_warned_not_failed(split_dir, t
 def test_a_healthy_run_has_no_flags(split_dir, tmp_path):
     assert run(spec(split_dir, tmp_path))["flags"] == []
     assert run(spec(split_dir, tmp_path / "pop", model="popularity", recipe="none"))["flags"] == []
+
+
+def test_a_job_never_takes_more_threads_than_the_cpus_it_may_run_on(monkeypatch):
+    """Snakemake's threads are capped at the process's CPU binding (SLURM, taskset): more OpenMP threads
+    than CPUs spin against each other (benchmarks/shared_node.py)."""
+    from specrec.runtime import set_threads
+
+    before = torch.get_num_threads()
+    try:
+        monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0})
+        assert set_threads(2) == 1 and torch.get_num_threads() == 1
+        monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 1, 2, 3})
+        assert set_threads(2) == 2 and torch.get_num_threads() == 2
+        assert set_threads(0) == 1
+    finally:
+        torch.set_num_threads(before)

@@ -27,9 +27,15 @@ def pick_device(device: str = "auto") -> str:
     return "cpu"
 
 
-def set_threads(threads: int) -> None:
-    """Use exactly the cores Snakemake gave the job, so parallel jobs do not oversubscribe the CPU."""
-    torch.set_num_threads(max(1, int(threads)))
+def set_threads(threads: int) -> int:
+    """Use the cores Snakemake gave the job, but never more threads than CPUs this process may run on (a
+    SLURM or `taskset` CPU binding): torch's OpenMP threads spin while they wait, so two 2-thread trainings
+    on 2 CPUs run 9x slower per epoch, where two 1-thread ones lose nothing (benchmarks/RESULTS.md, "A shared
+    node"). Returns the number of threads set."""
+    available = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    threads = max(1, min(int(threads), available))
+    torch.set_num_threads(threads)
+    return threads
 
 
 # glibc mallopt parameters (malloc.h)
