@@ -61,6 +61,13 @@ def test_every_output_exists_and_is_not_empty(workdir):
         name for name in expected if not (workdir / name).is_file() or not (workdir / name).stat().st_size
     ]
     assert not missing
+    # Snakemake's record of each run's jobs: wall time and peak memory, to size a cluster's requests
+    for run in runs:
+        model, recipe = run.split("/")
+        for rule in ("train", "spectrum", "diversity"):
+            record = workdir / f"results/logs/{rule}/ml-100k/{model}_{recipe}_seed7.benchmark.tsv"
+            columns = record.read_text().splitlines()[0].split("\t")
+            assert {"s", "max_rss"} <= set(columns), record
     leftovers = [
         p for p in (workdir / "results").rglob("*") if p.suffix == ".tmp" or p.name == "checkpoint.pt"
     ]

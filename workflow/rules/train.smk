@@ -15,6 +15,8 @@ rule train:
         top_lists=run_file("top_lists.npz"),
     log:
         "results/logs/train/{dataset}/{model}_{recipe}_seed{seed}.log",
+    benchmark:
+        "results/logs/train/{dataset}/{model}_{recipe}_seed{seed}.benchmark.tsv"
     group:
         "run"
     conda:
@@ -40,6 +42,8 @@ rule spectrum:
         spectrum=run_file("spectrum.json"),
     log:
         "results/logs/spectrum/{dataset}/{model}_{recipe}_seed{seed}.log",
+    benchmark:
+        "results/logs/spectrum/{dataset}/{model}_{recipe}_seed{seed}.benchmark.tsv"
     group:
         "run"
     conda:
@@ -62,6 +66,8 @@ rule diversity:
         activity=run_file("activity.csv"),
     log:
         "results/logs/diversity/{dataset}/{model}_{recipe}_seed{seed}.log",
+    benchmark:
+        "results/logs/diversity/{dataset}/{model}_{recipe}_seed{seed}.benchmark.tsv"
     group:
         "run"
     conda:
