@@ -30,7 +30,7 @@ def pick_device(device: str = "auto") -> str:
 def set_threads(threads: int) -> int:
     """Use the cores Snakemake gave the job, but never more threads than CPUs this process may run on (a
     SLURM or `taskset` CPU binding): torch's OpenMP threads spin while they wait, so two 2-thread trainings
-    on 2 CPUs run 9x slower per epoch, where two 1-thread ones lose nothing (benchmarks/RESULTS.md, "A shared
+    on 2 CPUs run 17x slower per epoch, where two 1-thread ones lose nothing (benchmarks/RESULTS.md, "A shared
     node"). Returns the number of threads set."""
     available = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
     threads = max(1, min(int(threads), available))

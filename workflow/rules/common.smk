@@ -220,10 +220,11 @@ def table_outputs(writer):
     outputs = {}
     for table in TABLES:
         if table.written_by == writer:
-            caption = f"../report/{table.caption}.rst"
             outputs |= {f"{table.name}_{ext}": table.path(ext) for ext in TABLE_FORMATS}
             outputs[f"{table.name}_csv"] = report(
-                table.path("csv"), caption=caption, category="Tables"
+                table.path("csv"),
+                caption=f"../report/{table.caption}.rst",
+                category="Tables",
             )
     return outputs
 

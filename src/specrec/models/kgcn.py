@@ -7,8 +7,8 @@ iteration is
     π(u, r)  = mean_d(u ⊙ r) = uᵀr / d                          (the code's mean; the paper's inner product)
     π̃_k      = softmax_k π(u, r_k)                              over the K sampled neighbours of v
     v_N      = mean_k π̃_k e_k                                   (the code's mean, not a sum)
-    sum:       h = act(W (v + v_N) + b)
-    concat:    h = act(W [v; v_N] + b)
+    sum:        h = act(W (v + v_N) + b)
+    concat:     h = act(W [v; v_N] + b)
     neighbour:  h = act(W v_N + b)
 
 iterated H times inward from the H-hop tree of sampled neighbours (iteration t has its own W_t, b_t; every
