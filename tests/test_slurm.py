@@ -1,7 +1,7 @@
 """Integration: the smoke DAG submitted to a real one-node SLURM cluster with profiles/slurm.
 
-Runs go to sbatch in groups (a run's training, spectrum and diversity in one allocation, several runs to a
-job), data preparation as one job, the rest runs on the submitting machine as marked (`localrule`); a
+Training jobs (each a group of runs, trained and analysed in one process) go to sbatch several to a job,
+data preparation as one job, the rest runs on the submitting machine as marked (`localrule`); a
 group with training must be given a GPU (--gpus=1; the node's GPU is a fake gres on /dev/null, so they
 still train on the CPU), and the results must equal those of a local run.
 Skipped where slurm-wlm and munge are not installed or cannot be started (needs root), saying why.
@@ -68,10 +68,11 @@ def test_runs_went_to_sbatch_in_groups_and_cheap_rules_ran_locally(slurm_run):
     groups = re.findall(r"Group job (\w+)", output)
     alone = re.findall(r"^rule (\w+):", output, flags=re.MULTILINE)  # group members are indented
     assert len(jobs) == len(groups) + len(alone)  # one SLURM job per group job or lone job
-    assert sorted(groups) == ["data", "run"] and alone == ["encode_text"]  # six runs in one job
+    # the six runs are five training jobs (the two SSM grid points one group), three to an sbatch job
+    assert sorted(groups) == ["data", "run", "run"] and alone == ["encode_text"]
     members = re.findall(r"^    rule (\w+):", output, flags=re.MULTILINE)
-    assert members.count("train") == members.count("spectrum") == members.count("diversity") == 6
-    assert {"all", "download", "tuning", "summary_tables", "overview"} <= local_rules(output)
+    assert members.count("train") == 5
+    assert {"all", "download", "run_files", "tuning", "summary_tables", "overview"} <= local_rules(output)
     for record in jobs.values():
         assert "JobState=COMPLETED" in record and "ExitCode=0:0" in record
 
@@ -79,7 +80,7 @@ def test_runs_went_to_sbatch_in_groups_and_cheap_rules_ran_locally(slurm_run):
 def test_the_training_group_was_given_a_gpu(slurm_run):
     workdir, _, jobs = slurm_run
     trains = {job_id: record for job_id, record in jobs.items() if "Comment=rule_run_" in record}
-    assert len(trains) == 1, "no group job of runs among the SLURM jobs"
+    assert len(trains) == 2, "not two sbatch jobs of training jobs among the SLURM jobs"
     for record in trains.values():
         assert re.search(r"TresPerJob=gres:gpu:1|TresPerJob=gres/gpu:1|gres/gpu=1", record), record
     for metrics_file in (workdir / "results" / "runs").rglob("metrics.json"):

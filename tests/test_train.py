@@ -13,35 +13,8 @@ import torch
 
 import specrec.train as train_module
 from specrec import io
-from specrec.data.split import write_split
-from specrec.kg import build_item_kg
 from specrec.recipes import resolve_recipe
 from specrec.train import EPOCH_COLUMNS, RunSpec, TrainSettings, gather_rows, load_embeddings, run
-
-
-@pytest.fixture(scope="module")
-def split_dir(tmp_path_factory) -> Path:
-    """60 users in 3 taste clusters over 45 items: each user likes ~12 items of its own cluster."""
-    root = tmp_path_factory.mktemp("data")
-    rng = np.random.default_rng(0)
-    users = np.repeat(np.arange(60), 12)
-    items = (users % 3) * 15 + np.concatenate([rng.choice(15, 12, replace=False) for _ in range(60)])
-    io.write_parquet(
-        root / "interactions.parquet",
-        pd.DataFrame({"user": users, "item": items, "rating": 1.0}).astype(
-            {"user": "int32", "item": "int32"}
-        ),
-    )
-    io.write_parquet(
-        root / "users.parquet", pd.DataFrame({"user": np.arange(60, dtype="int32"), "raw_user": 1})
-    )
-    io.write_parquet(
-        root / "items.parquet", pd.DataFrame({"item": np.arange(45, dtype="int32"), "raw_item": 1})
-    )
-    out = root / "split"
-    write_split(root / "interactions.parquet", root / "users.parquet", root / "items.parquet", out, seed=3)
-    return out
-
 
 USERS_64 = {"batching": "users", "batch_size": 64}
 RECIPES = {
@@ -60,22 +33,6 @@ ADDONS = {
     "sr_warm": {"regularizer": "stable_rank", "gamma": 1.0, "warm_epochs": 3},
     "semantic_cl": {"regularizer": "semantic_cl", "gamma": 0.5, "fields": ["genres"], "min_overlap": 1},
 }
-
-
-@pytest.fixture(scope="module")
-def item_data(tmp_path_factory) -> dict:
-    """Item metadata (one genre per taste cluster), its knowledge graph and random 'synopsis' vectors."""
-    root = tmp_path_factory.mktemp("items")
-    items = pd.DataFrame({"item": np.arange(45), "raw_item": np.arange(45)})
-    items["genres"] = [[f"g{i // 15}"] for i in range(45)]
-    for column in ("directors", "writers", "actors"):
-        items[column] = [[] for _ in range(45)]
-    items["year"], items["rated"], items["synopsis"] = 1990, None, "a film"
-    io.write_parquet(root / "items.parquet", items)
-    build_item_kg(items, ["genre"]).write(root / "kg")
-    text = np.random.default_rng(0).normal(size=(45, 16)).astype("float32")
-    np.save(root / "text.npy", text)
-    return {"item_meta": root / "items.parquet", "text_embeddings": root / "text.npy", "kg_dir": root / "kg"}
 
 
 def spec(

@@ -57,6 +57,9 @@ EPOCH_COLUMNS = [
 ]
 
 
+SCHEDULING_KEYS = ("threads", "group_size")
+
+
 @dataclass
 class TrainSettings:
     """The `train:` section of the config (see config/README.md for each key)."""
@@ -78,8 +81,8 @@ class TrainSettings:
 
     @classmethod
     def from_config(cls, section: dict) -> TrainSettings:
-        # `threads` is a scheduling choice of the workflow: it is passed to the job, not part of the run
-        settings = {key: value for key, value in section.items() if key != "threads"}
+        # `threads` and `group_size` are scheduling choices of the workflow, not part of a run
+        settings = {key: value for key, value in section.items() if key not in SCHEDULING_KEYS}
         unknown = set(settings) - set(cls.__dataclass_fields__)
         if unknown:
             raise ValueError(f"unknown train settings {sorted(unknown)}")
@@ -110,30 +113,6 @@ class RunSpec:
         # config's: from here on `settings` are this run's settings
         own = {key: self.recipe[key] for key in SETTING_KEYS if self.recipe.get(key) is not None}
         self.settings = replace(self.settings, **own)
-
-    @classmethod
-    def from_job(cls, job) -> RunSpec:
-        """The run of a train job (`snakemake` in workflow/scripts/train.py): wildcards name it, params
-        carry its resolved recipe, the config's train settings and model options, inputs and outputs its
-        files."""
-        wildcards, params, inputs = job.wildcards, job.params, job.input
-        return cls(
-            dataset=wildcards.dataset,
-            model=wildcards.model,
-            recipe_name=wildcards.recipe,
-            recipe=dict(params.recipe),
-            seed=int(wildcards.seed),
-            split_dir=Path(inputs.meta).parent,
-            run_dir=Path(job.output.metrics).parent,
-            settings=TrainSettings.from_config(params.settings),
-            threads=job.threads,
-            model_options=dict(params.model_options),
-            # outside the outputs: Snakemake deletes a failed job's outputs, the resume point must survive
-            checkpoint_dir=Path(params.checkpoint_dir),
-            kg_dir=Path(inputs.kg).parent if inputs.kg else None,
-            item_meta=Path(inputs.item_meta) if inputs.item_meta else None,
-            text_embeddings=Path(inputs.text) if inputs.text else None,
-        )
 
     def term_context(self) -> TermContext:
         return TermContext(self.settings.dim, self.item_meta, self.text_embeddings)
@@ -375,7 +354,7 @@ def fit(spec: RunSpec, model, data: Data, device: str) -> tuple[list[dict], int]
         module.to(device)
     optimizer = make_optimizer(model, recipe, settings)
     generator = torch.Generator(device=device).manual_seed(spec.seed)
-    checkpoint = Checkpoint((spec.checkpoint_dir or spec.run_dir) / "checkpoint.pt", spec.fingerprint())
+    checkpoint = Checkpoint(checkpoint_path(spec), spec.fingerprint())
     state = checkpoint.load(device)
     history: list[dict] = []
     best = {"score": -math.inf, "epoch": 0, "weights": copy.deepcopy(model.state_dict()), "bad": 0}
@@ -466,14 +445,19 @@ def run_epoch(model, recipe: Recipe, optimizer, data: Data, settings, generator,
     }
 
 
-def run(spec: RunSpec) -> dict:
-    """Train (or fit) one (dataset, model, recipe, seed); write epochs.csv, embeddings.npz, metrics.json."""
+def run(spec: RunSpec, data: Data | None = None, keep_checkpoint: bool = False) -> dict:
+    """Train (or fit) one (dataset, model, recipe, seed); write epochs.csv, embeddings.npz, metrics.json.
+
+    `data`: the run's split, already loaded on its device (the runs of a group share one load, see
+    specrec.groups). `keep_checkpoint`: leave the last checkpoint, so that a group killed later resumes this
+    finished run at once instead of training it again."""
     settings = spec.settings
     set_threads(spec.threads)
     keep_freed_memory()
     seed_everything(spec.seed)
     device = pick_device(settings.device)
-    data = load_data(spec.split_dir, device)
+    if data is None:
+        data = load_data(spec.split_dir, device)
     check_cutoffs(spec, data)
     model = MODELS[spec.model](
         data.split.n_users,
@@ -503,7 +487,13 @@ def run(spec: RunSpec) -> dict:
         "flags": run_flags(spec, history, data, device) if model.trainable else [],
     }
     write_outputs(spec, model, history, metrics, per_user, top_lists)
+    if not keep_checkpoint:
+        checkpoint_path(spec).unlink(missing_ok=True)
     return metrics
+
+
+def checkpoint_path(spec: RunSpec) -> Path:
+    return (spec.checkpoint_dir or spec.run_dir) / "checkpoint.pt"
 
 
 LOSS_GROWTH = 100.0  # "by orders of magnitude": the largest epoch loss this many times the first one's
@@ -634,8 +624,7 @@ def final_metrics(spec: RunSpec, model, data: Data, device: str) -> tuple[dict, 
 def write_outputs(
     spec: RunSpec, model, history: list[dict], metrics: dict, per_user: pd.DataFrame, top_lists: dict
 ) -> None:
-    """Embeddings, the per-epoch log, per-user test metrics and top-K lists first, metrics.json last; then
-    the checkpoint is no longer needed."""
+    """Embeddings, the per-epoch log, per-user test metrics and top-K lists first, metrics.json last."""
     with torch.no_grad():
         user_table, item_table = model()
     io.save_npz(
@@ -647,7 +636,6 @@ def write_outputs(
     io.write_parquet(spec.run_dir / "per_user.parquet", per_user)
     io.save_npz(spec.run_dir / "top_lists.npz", **top_lists)
     io.write_json(spec.run_dir / "metrics.json", metrics)
-    ((spec.checkpoint_dir or spec.run_dir) / "checkpoint.pt").unlink(missing_ok=True)
 
 
 def epochs_frame(history: list[dict]) -> pd.DataFrame:

@@ -2,7 +2,8 @@ from pathlib import Path
 
 from snakemake.utils import validate
 
-from specrec.runs import CHECKPOINT_FOLDER, RUN_FOLDER, recipe_of, reference_of
+from specrec.groups import GROUP_FOLDER, RUN_FILES, group_runs, link_run_files
+from specrec.runs import RUN_FOLDER, recipe_of, reference_of
 from specrec.models import MODELS
 from specrec.outputs import FIGURES, HEADLINE, TABLE_FORMATS, TABLES
 from specrec.losses.directspec import filter_point
@@ -13,7 +14,6 @@ from specrec.config import (
     nvidia_gpu_present,
     model_needs_kg,
     prepare_settings,
-    recipe_needs_item_data,
     run_targets,
     schema_checked,
     split_seed,
@@ -29,6 +29,9 @@ validate(config, "../schemas/config.schema.yaml")
 check_config(config)
 
 RUNS = run_targets(config)  # one dict per (dataset, model, recipe, seed)
+GROUPS = group_runs(
+    RUNS, config["train"]["group_size"]
+)  # the runs each training job trains
 GPU_HERE = nvidia_gpu_present()
 
 
@@ -44,6 +47,7 @@ wildcard_constraints:
     dataset="[A-Za-z0-9_.-]+",
     model="[A-Za-z0-9_-]+",
     recipe="[A-Za-z0-9_+.~=,-]+",
+    group="[A-Za-z0-9_+.~=,-]+",
     seed=r"\d+",
 
 
@@ -56,15 +60,6 @@ def run_dirs(dataset=None):
 def run_file(name):
     """A file of a run, with the run's wildcards: RUN_FOLDER/name."""
     return f"{RUN_FOLDER}/{name}"
-
-
-TRAIN_OUTPUTS = [
-    "epochs.csv",
-    "metrics.json",
-    "embeddings.npz",
-    "per_user.parquet",
-    "top_lists.npz",
-]
 
 
 def run_files(name, dataset=None):
@@ -88,17 +83,18 @@ def kg_if_needed(wildcards):
     return f"results/data/{wildcards.dataset}/kg/triples.parquet"
 
 
-def item_meta_if_needed(wildcards):
-    """items.parquet, for recipes with terms built from item metadata (paper 1's contrastive task)."""
-    if not recipe_needs_item_data(resolve(config, wildcards.recipe)):
-        return []
-    return f"results/data/{wildcards.dataset}/items.parquet"
+def group_folder(wildcards):
+    """Input function: the folder the training job of a run's group writes the run's files into."""
+    dataset, model, seed = wildcards.dataset, wildcards.model, wildcards.seed
+    group = GROUPS.group(dataset, model, wildcards.recipe, seed)
+    return GROUP_FOLDER.format(dataset=dataset, model=model, group=group, seed=seed)
 
 
-def text_if_needed(wildcards):
-    return (
-        text_embeddings_if_enabled(wildcards) if item_meta_if_needed(wildcards) else []
-    )
+def group_recipes(wildcards):
+    """Param: each run of a group with its recipe, resolved from the config."""
+    dataset, model, seed = wildcards.dataset, wildcards.model, wildcards.seed
+    runs = GROUPS.members(dataset, model, wildcards.group, seed)
+    return {name: resolve(config, name, wildcards.model) for name in runs}
 
 
 def text_embeddings_if_enabled(wildcards):
@@ -242,10 +238,7 @@ def caption_files():
 def all_targets():
     # every file a run leaves, so that one deleted (or lost to a killed forced rerun) is made again
     # rather than the tables silently keeping the run's older numbers
-    targets = [run_files(name) for name in TRAIN_OUTPUTS]
-    targets = (
-        sum(targets, []) + run_files("spectrum.json") + run_files("diversity.json")
-    )
+    targets = sum((run_files(name) for name in RUN_FILES), [])
     targets += figure_files() + table_files() + ["results/overview.html"]
     if config["text"]["enabled"]:
         targets += expand(

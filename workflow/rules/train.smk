@@ -5,18 +5,15 @@ rule train:
         test=split_file("test.parquet"),
         meta=split_file("split.json"),
         kg=kg_if_needed,
-        item_meta=item_meta_if_needed,
-        text=text_if_needed,
+        item_meta="results/data/{dataset}/items.parquet",
+        text=text_embeddings_if_enabled,
     output:
-        epochs=run_file("epochs.csv"),
-        metrics=run_file("metrics.json"),
-        embeddings=run_file("embeddings.npz"),
-        per_user=run_file("per_user.parquet"),
-        top_lists=run_file("top_lists.npz"),
+        # each run's files, as the rule run_files hands them out, then deleted
+        group=temp(directory(GROUP_FOLDER)),
     log:
-        "results/logs/train/{dataset}/{model}_{recipe}_seed{seed}.log",
+        "results/logs/train/{dataset}/{model}_{group}_seed{seed}.log",
     benchmark:
-        "results/logs/train/{dataset}/{model}_{recipe}_seed{seed}.benchmark.tsv"
+        "results/logs/train/{dataset}/{model}_{group}_seed{seed}.benchmark.tsv"
     group:
         "run"
     conda:
@@ -25,56 +22,25 @@ rule train:
     resources:
         **rule_resources("train"),
     params:
-        # the run's recipe, resolved from the config: a change of it reruns the run
-        recipe=lambda wildcards: resolve(config, wildcards.recipe, wildcards.model),
+        # the group's runs and their recipes, resolved from the config: a change of one reruns the group
+        members=group_recipes,
         settings=config["train"],
         model_options=model_options,
-        checkpoint_dir=CHECKPOINT_FOLDER,
+        ks=config["train"]["ks"],
     script:
         "../scripts/train.py"
 
 
-rule spectrum:
+rule run_files:
     input:
-        embeddings=run_file("embeddings.npz"),
-        test=split_file("test.parquet"),
+        group=group_folder,
     output:
-        spectrum=run_file("spectrum.json"),
+        **{Path(name).stem: run_file(name) for name in RUN_FILES},
     log:
-        "results/logs/spectrum/{dataset}/{model}_{recipe}_seed{seed}.log",
-    benchmark:
-        "results/logs/spectrum/{dataset}/{model}_{recipe}_seed{seed}.benchmark.tsv"
-    group:
-        "run"
-    conda:
-        "../../envs/specrec.yaml"
-    resources:
-        **rule_resources("spectrum"),
-    script:
-        "../scripts/spectrum.py"
-
-
-rule diversity:
-    input:
-        top_lists=run_file("top_lists.npz"),
-        per_user=run_file("per_user.parquet"),
-        item_meta="results/data/{dataset}/items.parquet",
-        train=split_file("train.parquet"),
-        text=text_embeddings_if_enabled,
-    output:
-        diversity=run_file("diversity.json"),
-        activity=run_file("activity.csv"),
-    log:
-        "results/logs/diversity/{dataset}/{model}_{recipe}_seed{seed}.log",
-    benchmark:
-        "results/logs/diversity/{dataset}/{model}_{recipe}_seed{seed}.benchmark.tsv"
-    group:
-        "run"
-    conda:
-        "../../envs/specrec.yaml"
-    resources:
-        **rule_resources("diversity"),
+        "results/logs/run_files/{dataset}/{model}_{recipe}_seed{seed}.log",
+    localrule: True
     params:
-        ks=config["train"]["ks"],
-    script:
-        "../scripts/diversity.py"
+        # the run's recipe: a change of it trains its group again
+        recipe=lambda wildcards: resolve(config, wildcards.recipe, wildcards.model),
+    run:
+        link_run_files(input.group, wildcards.recipe, output, log[0])

@@ -1,5 +1,5 @@
+from specrec.groups import GroupJob, train_group
 from specrec.runtime import log_to
-from specrec.train import RunSpec, run
 
 log_to(snakemake.log[0])
-run(RunSpec.from_job(snakemake))
+train_group(GroupJob.from_job(snakemake))

@@ -1,0 +1,182 @@
+"""Runs trained together: one training job trains a group of runs in one process.
+
+Why: a run of a paper study trains for seconds to minutes, while its own process costs seconds of Python
+start, imports, data loading and evaluation set-up, and a cluster is asked for few, long jobs (issue 17).
+A group loads its split once and trains its members one after another with the one training loop
+(`specrec.train.run`), then computes each member's spectrum and diversity in the same process. Every run
+keeps its own seed, batches, optimiser, early stopping and checkpoint, so its files are the ones it would
+have alone (tests/test_groups.py); `train.group_size: 1` is one run per job.
+
+A group's members are runs of the same dataset, model, seed and base recipe (the base's grid points and its
+add-on runs: `bpr~lr=0.01`, `bpr+sr_warm~lr=0.01`, ...), at most `group_size` of them in the config's order.
+A group of one is named after its run, a larger one `{base}.g{n}`. The group job writes its members' files
+into its own folder (GROUP_FOLDER/{run}/, deleted once every member's files are in place); `link_run_files`
+gives each run its files under RUN_FOLDER, so that every reader of a run stays as it was.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from specrec.config import recipe_needs_item_data
+from specrec.diversity import analyse_run
+from specrec.runs import CHECKPOINT_FOLDER, RunName
+from specrec.runtime import pick_device, set_threads
+from specrec.spectral import write_spectrum
+from specrec.train import RunSpec, TrainSettings, checkpoint_path, load_data, run
+
+log = logging.getLogger("specrec.groups")
+
+GROUP_FOLDER = "results/groups/{dataset}/{model}/{group}/seed{seed}"
+# every file a run has: the training job's, then its spectrum's and its diversity's
+TRAIN_FILES = ("epochs.csv", "metrics.json", "embeddings.npz", "per_user.parquet", "top_lists.npz")
+RUN_FILES = (*TRAIN_FILES, "spectrum.json", "diversity.json", "activity.csv")
+
+RunKey = tuple[str, str, str, int]  # dataset, model, run name, seed
+
+
+@dataclass
+class Groups:
+    """The grouping of a study's runs: each run's group, each group's members."""
+
+    group_of: dict[RunKey, str] = field(default_factory=dict)
+    members_of: dict[RunKey, list[str]] = field(default_factory=dict)  # key: dataset, model, group, seed
+
+    def group(self, dataset: str, model: str, recipe: str, seed: int) -> str:
+        # a run the config does not list (a file asked for by name) is a group of one
+        return self.group_of.get((dataset, model, recipe, int(seed)), recipe)
+
+    def members(self, dataset: str, model: str, group: str, seed: int) -> list[str]:
+        return self.members_of.get((dataset, model, group, int(seed)), [group])
+
+
+def group_runs(runs: Sequence[dict], size: int) -> Groups:
+    """Chunk the runs (run_targets' dicts) of each dataset, model, seed and base recipe into groups of at
+    most `size`, in the order given."""
+    if size < 1:
+        raise ValueError(f"config key train.group_size = {size}: a group holds at least one run")
+    families: dict[RunKey, list[str]] = {}
+    for run_ in runs:
+        key = (run_["dataset"], run_["model"], RunName.parse(run_["recipe"]).base, int(run_["seed"]))
+        families.setdefault(key, []).append(run_["recipe"])
+    groups = Groups()
+    for (dataset, model, base, seed), names in families.items():
+        for index, start in enumerate(range(0, len(names), size)):
+            chunk = names[start : start + size]
+            group = chunk[0] if len(chunk) == 1 else f"{base}.g{index}"
+            groups.members_of[(dataset, model, group, seed)] = chunk
+            for name in chunk:
+                groups.group_of[(dataset, model, name, seed)] = group
+    return groups
+
+
+@dataclass
+class GroupJob:
+    """What one training job is: its runs and the files they read (`snakemake` in workflow/scripts)."""
+
+    runs: list[RunSpec]
+    test: Path  # the split's test pairs (the spectrum's alignment)
+    train: Path  # the split's training pairs (the diversity's activity bins)
+    item_meta: Path
+    text_embeddings: Path | None
+    ks: list[int]
+
+    @classmethod
+    def from_job(cls, job) -> GroupJob:
+        """Wildcards name the group, params carry each member's resolved recipe, the config's train
+        settings and model options; inputs are the files every member reads."""
+        wildcards, params, inputs = job.wildcards, job.params, job.input
+        settings = TrainSettings.from_config(params.settings)
+        folder = Path(job.output.group)
+        text = Path(inputs.text) if inputs.text else None
+        runs = []
+        for name, recipe in params.members.items():
+            identity = {"dataset": wildcards.dataset, "model": wildcards.model, "seed": int(wildcards.seed)}
+            item_data = recipe_needs_item_data(recipe)
+            runs.append(
+                RunSpec(
+                    **identity,
+                    recipe_name=name,
+                    recipe=dict(recipe),
+                    split_dir=Path(inputs.meta).parent,
+                    run_dir=folder / name,
+                    settings=settings,
+                    threads=job.threads,
+                    model_options=dict(params.model_options),
+                    # outside the outputs: Snakemake deletes a failed job's outputs, resume points must stay
+                    checkpoint_dir=Path(CHECKPOINT_FOLDER.format(recipe=name, **identity)),
+                    kg_dir=Path(inputs.kg).parent if inputs.kg else None,
+                    item_meta=Path(inputs.item_meta) if item_data else None,
+                    text_embeddings=text if item_data else None,
+                )
+            )
+        return cls(runs, Path(inputs.test), Path(inputs.train), Path(inputs.item_meta), text, list(params.ks))
+
+
+def train_group(job: GroupJob) -> list[dict]:
+    """Train, then analyse, every run of the group one after another on one load of the split; each run's
+    checkpoint stays until the whole group is written, so a group killed midway resumes its finished runs
+    at once. Returns the runs' metrics."""
+    first = job.runs[0]
+    if any(
+        spec.split_dir != first.split_dir or spec.settings.device != first.settings.device
+        for spec in job.runs
+    ):
+        raise ValueError("the runs of a group must share their split and device")
+    set_threads(first.threads)
+    data = load_data(first.split_dir, pick_device(first.settings.device))
+    results = []
+    for number, spec in enumerate(job.runs, 1):
+        log.info("run %d of %d: %s", number, len(job.runs), spec.recipe_name)
+        results.append(run(spec, data, keep_checkpoint=True))
+        analyse(job, spec)
+    for spec in job.runs:
+        checkpoint_path(spec).unlink(missing_ok=True)
+    return results
+
+
+def analyse(job: GroupJob, spec: RunSpec) -> None:
+    """spectrum.json, diversity.json and activity.csv of a trained run, from the files it wrote."""
+    folder = spec.run_dir
+    identity = {"dataset": spec.dataset, "model": spec.model, "recipe": spec.recipe_name, "seed": spec.seed}
+    write_spectrum(folder / "embeddings.npz", job.test, folder / "spectrum.json", identity=identity)
+    analyse_run(
+        folder / "top_lists.npz", folder / "per_user.parquet", job.item_meta, job.train,
+        job.text_embeddings, job.ks, folder / "diversity.json", folder / "activity.csv",
+    )  # fmt: skip
+
+
+def link_run_files(
+    group_folder: str | os.PathLike, run_name: str, outputs: Sequence[str | os.PathLike], log_file=None
+) -> None:
+    """Give a run its files from its group's folder: a hard link where the file system allows (no copy),
+    else a copy; each appears under its name at once, whole. The run's files are then newer than the
+    group's folder, as Snakemake expects of a job's outputs. `log_file` records where each came from."""
+    lines = []
+    for output in map(Path, outputs):
+        source = Path(group_folder) / run_name / output.name
+        if not source.is_file():
+            raise FileNotFoundError(
+                f"{source}: the group job did not write this run's {output.name}; rerun the same snakemake "
+                "command to train the group again"
+            )
+        output.parent.mkdir(parents=True, exist_ok=True)
+        staged = output.with_name(f".{output.name}.link")
+        staged.unlink(missing_ok=True)
+        try:
+            os.link(source, staged)
+            how = "linked"
+        except OSError:  # another file system, or links not allowed
+            shutil.copyfile(source, staged)
+            how = "copied"
+        os.utime(staged)
+        os.replace(staged, output)
+        lines.append(f"{output}: {how} from {source}\n")
+    if log_file:
+        Path(log_file).parent.mkdir(parents=True, exist_ok=True)
+        Path(log_file).write_text("".join(lines))
