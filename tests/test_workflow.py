@@ -63,7 +63,7 @@ def test_every_output_exists_and_is_not_empty(workdir):
     assert not missing
     # Snakemake's record of each training job: wall time and peak memory, to size a cluster's requests; the
     # two SSM grid points trained as one group (train.group_size), every other run alone
-    groups = ("popularity_none", "mf_bpr", "mf_ssm.g0", "mf_directau+sr_warm", "kgcn_bce+semantic_cl")
+    groups = ("popularity_none.g0", "mf_bpr.g0", "mf_ssm.g0", "mf_directau.g0", "kgcn_bce.g0")
     records = sorted((workdir / "results/logs/train/ml-100k").glob("*.benchmark.tsv"))
     assert [record.name.removesuffix("_seed7.benchmark.tsv") for record in records] == sorted(groups)
     for record in records:
@@ -72,6 +72,8 @@ def test_every_output_exists_and_is_not_empty(workdir):
         p for p in (workdir / "results").rglob("*") if p.suffix == ".tmp" or p.name == "checkpoint.pt"
     ]
     assert not leftovers and not (workdir / "results/groups").exists()  # the groups' folders are temporary
+    # each run's files are hard links of what its group wrote (the group's names are gone)
+    assert all(path.stat().st_nlink == 1 for path in (workdir / "results/runs").rglob("*.json"))
 
 
 def test_metrics_are_sane_and_mf_beats_popularity(workdir):

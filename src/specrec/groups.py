@@ -9,16 +9,15 @@ have alone (tests/test_groups.py); `train.group_size: 1` is one run per job.
 
 A group's members are runs of the same dataset, model, seed and base recipe (the base's grid points and its
 add-on runs: `bpr~lr=0.01`, `bpr+sr_warm~lr=0.01`, ...), at most `group_size` of them in the config's order.
-A group of one is named after its run, a larger one `{base}.g{n}`. The group job writes its members' files
-into its own folder (GROUP_FOLDER/{run}/, deleted once every member's files are in place); `link_run_files`
-gives each run its files under RUN_FOLDER, so that every reader of a run stays as it was.
+A group is named `{base}.g{n}` (never with a comma, which Snakemake's job arguments on a cluster cannot
+carry). The group job writes its members' files into its own folder (GROUP_FOLDER/{run}/, deleted once every
+member's files are in place); the rule run_files links each run's files into RUN_FOLDER, so that every reader
+of a run stays as it was.
 """
 
 from __future__ import annotations
 
 import logging
-import os
-import shutil
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -68,7 +67,7 @@ def group_runs(runs: Sequence[dict], size: int) -> Groups:
     for (dataset, model, base, seed), names in families.items():
         for index, start in enumerate(range(0, len(names), size)):
             chunk = names[start : start + size]
-            group = chunk[0] if len(chunk) == 1 else f"{base}.g{index}"
+            group = f"{base}.g{index}"
             groups.members_of[(dataset, model, group, seed)] = chunk
             for name in chunk:
                 groups.group_of[(dataset, model, name, seed)] = group
@@ -149,34 +148,3 @@ def analyse(job: GroupJob, spec: RunSpec) -> None:
         folder / "top_lists.npz", folder / "per_user.parquet", job.item_meta, job.train,
         job.text_embeddings, job.ks, folder / "diversity.json", folder / "activity.csv",
     )  # fmt: skip
-
-
-def link_run_files(
-    group_folder: str | os.PathLike, run_name: str, outputs: Sequence[str | os.PathLike], log_file=None
-) -> None:
-    """Give a run its files from its group's folder: a hard link where the file system allows (no copy),
-    else a copy; each appears under its name at once, whole. The run's files are then newer than the
-    group's folder, as Snakemake expects of a job's outputs. `log_file` records where each came from."""
-    lines = []
-    for output in map(Path, outputs):
-        source = Path(group_folder) / run_name / output.name
-        if not source.is_file():
-            raise FileNotFoundError(
-                f"{source}: the group job did not write this run's {output.name}; rerun the same snakemake "
-                "command to train the group again"
-            )
-        output.parent.mkdir(parents=True, exist_ok=True)
-        staged = output.with_name(f".{output.name}.link")
-        staged.unlink(missing_ok=True)
-        try:
-            os.link(source, staged)
-            how = "linked"
-        except OSError:  # another file system, or links not allowed
-            shutil.copyfile(source, staged)
-            how = "copied"
-        os.utime(staged)
-        os.replace(staged, output)
-        lines.append(f"{output}: {how} from {source}\n")
-    if log_file:
-        Path(log_file).parent.mkdir(parents=True, exist_ok=True)
-        Path(log_file).write_text("".join(lines))

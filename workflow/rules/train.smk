@@ -39,8 +39,15 @@ rule run_files:
     log:
         "results/logs/run_files/{dataset}/{model}_{recipe}_seed{seed}.log",
     localrule: True
+    conda:
+        "../../envs/specrec.yaml"
     params:
         # the run's recipe: a change of it trains its group again
         recipe=lambda wildcards: resolve(config, wildcards.recipe, wildcards.model),
-    run:
-        link_run_files(input.group, wildcards.recipe, output, log[0])
+    # a hard link (a copy where the file system has none), touched so that it is newer than the group's
+    # folder; a shell command, as a `run:` block would start a whole Snakemake process per run
+    shell:
+        "for file in {output:q}; do"
+        ' source={input.group:q}/{wildcards.recipe:q}/"$(basename "$file")";'
+        ' ln -f "$source" "$file" || cp "$source" "$file"; touch "$file";'
+        " done > {log:q} 2>&1"
