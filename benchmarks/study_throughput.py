@@ -80,7 +80,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--group-sizes", nargs="+", type=int, default=[1, 4])
     parser.add_argument("--before", help="a git revision whose workflow runs the study first")
     parser.add_argument("--cores", type=int, default=2)
-    parser.add_argument("--workdir", type=Path, help="keep each layout's folder here (default: temporary)")
+    parser.add_argument(
+        "--workdir", type=Path, help="keep each layout's folder here, and reuse a layout measured there before"
+    )
     parser.add_argument("--csv", type=Path)
     args = parser.parse_args(argv)
     scratch = tempfile.TemporaryDirectory(prefix="study_throughput.")
@@ -98,6 +100,11 @@ def main(argv: list[str] | None = None) -> None:
     try:
         for label, tree, overrides, pythonpath in layouts:
             workdir = base / re.sub(r"\W+", "_", label)
+            record = workdir / "study_throughput.json"
+            if record.exists():  # measured before in this --workdir: not run again
+                print(f"{label}: measured before, read from {record}", flush=True)
+                rows.append(io.read_json(record))
+                continue
             workdir.mkdir(parents=True, exist_ok=True)
             print(f"{label}: running the study in {workdir} ...", flush=True)
             row = {"layout": label} | run_study(tree, workdir, args, overrides, pythonpath)
@@ -105,6 +112,7 @@ def main(argv: list[str] | None = None) -> None:
             row["run_epochs_per_second"] = row["run_epochs"] / row["wall_seconds"]
             first = base / re.sub(r"\W+", "_", layouts[0][0]) / "results"
             row["results"] = "(reference)" if not rows else equal_results(first, workdir / "results")
+            io.write_json(record, row)
             rows.append(row)
     finally:
         if args.before:

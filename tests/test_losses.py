@@ -301,3 +301,20 @@ def test_filter_point_reads_alpha_and_tau_with_the_losses_own_defaults():
     assert filter_point({"name": "directspec_plus", "tau0": 2.5, "tau1": 3.0}) == (1.0, None)  # adaptive
     assert filter_point({"name": "directspec", "alpha": 0.8}) == (0.8, None)
     assert filter_point({"name": "bpr"}) is None
+
+
+def test_many_negatives_per_positive_have_autograds_values_bit_for_bit():
+    """The CPU's own backward of the (B x n) per-positive dot products (no transposed copies of the negatives)
+    gives exactly what autograd's einsum gives, so no run's numbers move."""
+    from specrec.losses.bpr import _PerPositiveDots
+
+    generator = torch.Generator().manual_seed(0)
+    users, negatives = torch.randn(512, 32, generator=generator), torch.randn(512, 16, 32, generator=generator)
+    grad = torch.randn(512, 16, generator=generator)
+    results = []
+    for dots in (lambda u, v: torch.einsum("bd,bnd->bn", u, v), _PerPositiveDots.apply):
+        u, v = users.clone().requires_grad_(), negatives.clone().requires_grad_()
+        scores = dots(u, v)
+        scores.backward(grad)
+        results.append((scores.detach(), u.grad, v.grad))
+    assert all(torch.equal(mine, autograds) for mine, autograds in zip(*results, strict=True))
