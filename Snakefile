@@ -2,7 +2,7 @@ from pathlib import Path
 
 from snakemake.utils import min_version
 
-from specrec.config import read_config_file
+from specrec.config import check_resource_rules, read_config_file
 
 min_version("9.0")
 
@@ -24,6 +24,9 @@ include: "workflow/rules/data.smk"
 include: "workflow/rules/text.smk"
 include: "workflow/rules/train.smk"
 include: "workflow/rules/report.smk"
+
+
+check_resource_rules(config, [rule.name for rule in workflow.rules])
 
 
 # On a cluster the target rules run on the submitting machine (they do no work), and so do the rules marked

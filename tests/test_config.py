@@ -223,6 +223,15 @@ def test_the_conda_environment_installs_what_the_package_depends_on():
     assert sorted(pip) == sorted([*dependencies, "--editable .."])
 
 
+def test_resources_of_a_rule_the_workflow_does_not_have_are_refused():
+    from specrec.config import ConfigError, check_resource_rules
+
+    check_resource_rules({"resources": {"default": {}, "train": {}}}, ["train", "split"])
+    with pytest.raises(ConfigError, match="unknown rule in config key resources 'diversity'; valid names: "
+                       "default, split, train"):  # fmt: skip
+        check_resource_rules({"resources": {"diversity": {"mem_mb": 8000}}}, ["train", "split"])
+
+
 def test_job_resources_merge_the_default_and_resolve_auto_gpus():
     from specrec.config import job_resources
 

@@ -192,6 +192,12 @@ def check_config(config: dict) -> None:
         raise ConfigError(f"tuning.grids names undefined recipes {', '.join(map(repr, unknown))}")
 
 
+def check_resource_rules(config: dict, rules: list[str]) -> None:
+    """Every entry of `resources` is `default` or a rule of the workflow: one under an old or misspelt rule
+    name (`diversity`, now part of `train`) would silently ask a cluster for nothing."""
+    _check_names("rule in config key resources", config.get("resources", {}), ["default", *sorted(rules)])
+
+
 def _check_names(what: str, given, valid: list[str]) -> None:
     unknown = [name for name in given if name not in valid]
     if unknown:
