@@ -1,6 +1,6 @@
 """Integration: the faults a cluster brings, on the smoke DAG. A training job killed with SIGKILL resumes
 from its checkpoint to the same metrics; Snakemake killed mid-run leaves nothing half-written and a rerun
-completes; a diverging loss fails only its own job under --keep-going.
+completes; a diverging loss fails only its own run under --keep-going.
 
 Each test starts from a copy of the prepared smoke data (the session's local smoke run), so only training
 and what follows it runs again.
@@ -66,7 +66,7 @@ def test_a_sigkilled_training_job_resumes_to_the_same_metrics(smoke_workdir, tmp
     assert (workdir / CHECKPOINT).exists()  # outside the outputs: Snakemake's clean-up keeps it
 
     run_smoke(workdir, "--", f"{BPR}/metrics.json")
-    log = (workdir / "results/logs/train/ml-100k/mf_bpr_seed7.log").read_text()
+    log = (workdir / "results/logs/train/ml-100k/mf_bpr.g0_seed7.log").read_text()
     assert "resuming" in log and "from epoch" in log
     resumed = json.loads((workdir / BPR / "metrics.json").read_text())
     reference = json.loads((smoke_workdir / BPR / "metrics.json").read_text())
@@ -97,21 +97,29 @@ def test_a_killed_snakemake_leaves_nothing_half_written_and_a_rerun_completes(sm
         assert again["test"] == pytest.approx(json.loads(metrics.read_text())["test"], abs=1e-9), metrics
 
 
-def test_a_diverging_loss_fails_its_own_job_and_keep_going_finishes_the_rest(smoke_workdir, tmp_path):
+def test_a_diverging_loss_fails_its_own_run_and_keep_going_finishes_the_rest(smoke_workdir, tmp_path):
     workdir = prepared_copy(smoke_workdir, tmp_path)
-    # a sampled softmax at temperature 1e-45: the logits overflow to inf and the loss is NaN at once
+    # a sampled softmax at temperature 1e-45: the logits overflow to inf and the loss is NaN at once; at
+    # temperature 1 the same recipe trains, in the same group (one training job for both)
     exploding = tmp_path / "exploding.yaml"
     exploding.write_text(
-        "recipes: {exploding: {loss: ssm, n_negatives: 8, sampler: shared, temperature: 1.0e-45}}\n"
+        "recipes: {exploding: {loss: ssm, n_negatives: 8, sampler: shared}}\n"
+        "tuning: {grids: {exploding: {temperature: [1.0e-45, 1.0]}}}\n"
         "runs: {mf: [bpr, exploding], popularity: [none], kgcn: []}\n"
     )
-    targets = [f"{BPR}/spectrum.json", "results/runs/ml-100k/mf/exploding/seed7/spectrum.json"]
+    runs = "results/runs/ml-100k/mf/exploding~temperature={}/seed7/spectrum.json"
+    targets = [f"{BPR}/spectrum.json", runs.format("1e-45"), runs.format("1")]
     result = run_smoke(workdir, "--keep-going", "--", *targets, configfiles=(exploding,), check=False)
-    assert result.returncode != 0 and "Error in rule train" in result.stdout + result.stderr
-    log = (workdir / "results/logs/train/ml-100k/mf_exploding_seed7.log").read_text()
-    assert "TrainingError" in log and "in epoch 1" in log and ("loss is nan" in log or "loss is inf" in log)
+    output = result.stdout + result.stderr
+    assert (
+        result.returncode != 0 and "Error in rule run_files" in output and "Error in rule train" not in output
+    )
+    log = (workdir / "results/logs/train/ml-100k/mf_exploding.g0_seed7.log").read_text()
+    assert "LossDiverged" in log and "in epoch 1" in log and ("loss is nan" in log or "loss is inf" in log)
+    assert "LossDiverged" in output  # the failed run's own job says why
     assert (workdir / BPR / "spectrum.json").exists()  # the rest of the DAG went on
-    assert not (workdir / "results/runs/ml-100k/mf/exploding/seed7/metrics.json").exists()
+    assert (workdir / runs.format("1")).exists()  # and so did the healthy run of the same group
+    assert not (workdir / runs.format("1e-45")).parent.joinpath("metrics.json").exists()
 
 
 def test_a_run_file_gone_from_a_finished_study_is_made_again(smoke_workdir, tmp_path):

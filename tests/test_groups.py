@@ -132,3 +132,30 @@ def test_runs_are_grouped_by_dataset_model_seed_and_base_recipe():
     assert groups.members("d", "mf", "bpr~lr=1", 1) == ["bpr~lr=1"]
     with pytest.raises(ValueError, match="train.group_size = 0"):
         group_runs(runs, size=0)
+
+
+def test_a_run_whose_loss_diverges_fails_alone_and_the_group_goes_on(
+    split_dir, item_data, tmp_path, monkeypatch
+):
+    members = {name: MEMBERS[name] for name in ("bpr~lr=0.01", "bpr", "ssm")}
+    real_epoch = train_module.train_epoch
+
+    epochs_at_lr = {}
+
+    def nan_at_lr_001_in_epoch_3(model, recipe, optimizer, *args, **kwargs):
+        parts = real_epoch(model, recipe, optimizer, *args, **kwargs)
+        lr = optimizer.param_groups[0]["lr"]
+        epochs_at_lr[lr] = epochs_at_lr.get(lr, 0) + 1
+        return parts | {"loss": float("nan")} if lr == 0.01 and epochs_at_lr[lr] == 3 else parts
+
+    monkeypatch.setattr(train_module, "train_epoch", nan_at_lr_001_in_epoch_3)
+    job = group_job(split_dir, tmp_path / "group", item_data, "mf", members)
+    assert len(train_group(job)) == 2
+    failed = tmp_path / "group" / "bpr~lr=0.01"
+    assert "LossDiverged" in (failed / "failed.txt").read_text() and not (failed / "metrics.json").exists()
+    assert (
+        tmp_path / "group" / "checkpoints" / "bpr~lr=0.01" / "checkpoint.pt"
+    ).exists()  # its last good epoch
+    for name in ("bpr", "ssm"):
+        assert sorted(p.name for p in (tmp_path / "group" / name).iterdir()) == sorted(RUN_FILES)
+        assert not (tmp_path / "group" / "checkpoints" / name / "checkpoint.pt").exists()

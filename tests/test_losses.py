@@ -309,7 +309,10 @@ def test_many_negatives_per_positive_have_autograds_values_bit_for_bit():
     from specrec.losses.bpr import _PerPositiveDots
 
     generator = torch.Generator().manual_seed(0)
-    users, negatives = torch.randn(512, 32, generator=generator), torch.randn(512, 16, 32, generator=generator)
+    users, negatives = (
+        torch.randn(512, 32, generator=generator),
+        torch.randn(512, 16, 32, generator=generator),
+    )
     grad = torch.randn(512, 16, generator=generator)
     results = []
     for dots in (lambda u, v: torch.einsum("bd,bnd->bn", u, v), _PerPositiveDots.apply):

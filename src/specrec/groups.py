@@ -22,12 +22,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from specrec import io
 from specrec.config import recipe_needs_item_data
 from specrec.diversity import analyse_run
 from specrec.runs import CHECKPOINT_FOLDER, RunName
 from specrec.runtime import pick_device, set_threads
 from specrec.spectral import write_spectrum
-from specrec.train import RunSpec, TrainSettings, checkpoint_path, load_data, run
+from specrec.train import LossDiverged, RunSpec, TrainSettings, checkpoint_path, load_data, run
 
 log = logging.getLogger("specrec.groups")
 
@@ -35,6 +36,8 @@ GROUP_FOLDER = "results/groups/{dataset}/{model}/{group}/seed{seed}"
 # every file a run has: the training job's, then its spectrum's and its diversity's
 TRAIN_FILES = ("epochs.csv", "metrics.json", "embeddings.npz", "per_user.parquet", "top_lists.npz")
 RUN_FILES = (*TRAIN_FILES, "spectrum.json", "diversity.json", "activity.csv")
+
+FAILED = "failed.txt"  # in a run's folder of the group: why it did not finish
 
 RunKey = tuple[str, str, str, int]  # dataset, model, run name, seed
 
@@ -93,9 +96,9 @@ class GroupJob:
         settings = TrainSettings.from_config(params.settings)
         folder = Path(job.output.group)
         text = Path(inputs.text) if inputs.text else None
+        identity = {"dataset": wildcards.dataset, "model": wildcards.model, "seed": int(wildcards.seed)}
         runs = []
         for name, recipe in params.members.items():
-            identity = {"dataset": wildcards.dataset, "model": wildcards.model, "seed": int(wildcards.seed)}
             item_data = recipe_needs_item_data(recipe)
             runs.append(
                 RunSpec(
@@ -132,10 +135,18 @@ def train_group(job: GroupJob) -> list[dict]:
     results = []
     for number, spec in enumerate(job.runs, 1):
         log.info("run %d of %d: %s", number, len(job.runs), spec.recipe_name)
-        results.append(run(spec, data, keep_checkpoint=True))
+        try:
+            results.append(run(spec, data, keep_checkpoint=True))
+        except LossDiverged as error:
+            # the run's own failure: the group's other runs go on, and this run's job (run_files) fails
+            # with the error, as its own training job did before runs were grouped
+            log.error("%s: %s", type(error).__name__, error)
+            io.write_text(spec.run_dir / FAILED, f"{type(error).__name__}: {error}\n")
+            continue
         analyse(job, spec)
     for spec in job.runs:
-        checkpoint_path(spec).unlink(missing_ok=True)
+        if not (spec.run_dir / FAILED).exists():  # a failed run keeps its last good checkpoint
+            checkpoint_path(spec).unlink(missing_ok=True)
     return results
 
 

@@ -301,6 +301,11 @@ class TrainingError(RuntimeError):
     """A run that cannot go on: the loss diverged, or its checkpoint cannot be read."""
 
 
+class LossDiverged(TrainingError):
+    """The training loss became NaN or infinite: this run's own failure (its settings), which the other
+    runs of its group do not share."""
+
+
 class Checkpoint:
     """Everything needed to resume an interrupted run exactly where it stopped, written atomically."""
 
@@ -384,7 +389,7 @@ def fit(spec: RunSpec, model, data: Data, device: str) -> tuple[list[dict], int]
                 if history
                 else "no epoch finished, so there is no checkpoint"
             )
-            raise TrainingError(
+            raise LossDiverged(
                 f"{spec.run_dir}: the training loss is {row['loss']} in epoch {epoch}; {kept}. Lower the "
                 "learning rate or check the recipe."
             )

@@ -2,7 +2,7 @@ from pathlib import Path
 
 from snakemake.utils import validate
 
-from specrec.groups import GROUP_FOLDER, RUN_FILES, group_runs
+from specrec.groups import FAILED, GROUP_FOLDER, RUN_FILES, group_runs
 from specrec.runs import RUN_FOLDER, recipe_of, reference_of
 from specrec.models import MODELS
 from specrec.outputs import FIGURES, HEADLINE, TABLE_FORMATS, TABLES
