@@ -44,12 +44,13 @@ rule run_files:
     params:
         # the run's recipe: a change of it trains its group again
         recipe=lambda wildcards: resolve(config, wildcards.recipe, wildcards.model),
+        failed=FAILED,
     # a hard link (a copy where the file system has none), touched so that it is newer than the group's
     # folder; a run that failed in its group fails here with its error. A shell command: a `run:` block
     # would start a whole Snakemake process per run.
     shell:
         "folder={input.group:q}/{wildcards.recipe:q};"
-        ' if [ -f "$folder/{FAILED}" ]; then cat "$folder/{FAILED}" | tee {log:q} >&2; exit 1; fi;'
+        ' if [ -f "$folder/{params.failed}" ]; then cat "$folder/{params.failed}" | tee {log:q} >&2; exit 1; fi;'
         " for file in {output:q}; do"
         ' ln -f "$folder/$(basename "$file")" "$file" || cp "$folder/$(basename "$file")" "$file";'
         ' touch "$file"; done > {log:q} 2>&1'
