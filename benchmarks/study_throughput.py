@@ -10,7 +10,9 @@ as the workflow of a git revision had it (a worktree of REV, its own package on 
 before training groups, where every run was three jobs (train, spectrum, diversity). Prints, per layout:
 wall seconds of the whole study (data preparation, training, tables, figures), Snakemake jobs, runs,
 run-epochs (epochs trained, summed over runs), run-epochs per second, the speed-up over the first layout,
-and whether its results equal the first layout's (benchmarks/compare_results.py, bit for bit).
+whether its results equal the first layout's (benchmarks/compare_results.py, bit for bit), and where the
+runs' time went: the summed wall seconds of their jobs, of which their epochs (training and validation), and
+the rest around the epochs (process starts, imports, data loading, final metrics, spectrum, diversity).
 """
 
 from __future__ import annotations
@@ -63,6 +65,19 @@ def run_epochs(results: Path) -> tuple[int, int]:
     return len(records), sum(record["epochs_run"] for record in records)
 
 
+def time_shares(results: Path) -> dict:
+    """Where the runs' time went: the wall seconds of every job with a benchmark record (training, and
+    before groups each run's spectrum and diversity jobs), of which the runs' epochs (training and
+    validation, epochs.csv); the rest is per-job work around them (process start, imports, data loading,
+    final metrics, spectrum, diversity)."""
+    jobs = sum(pd.read_csv(path, sep="\t")["s"].sum() for path in (results / "logs").rglob("*.benchmark.tsv"))
+    epochs = sum(
+        pd.read_csv(path)[["epoch_seconds", "eval_seconds"]].sum().sum()
+        for path in (results / "runs").rglob("epochs.csv")
+    )
+    return {"job_seconds": jobs, "epoch_seconds": epochs, "around_epochs_seconds": jobs - epochs}
+
+
 def equal_results(first: Path, other: Path) -> str:
     with redirect_stdout(StringIO()) as printed:
         differs = compare_results.main([str(first), str(other), "--rtol", "0"])
@@ -81,7 +96,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--before", help="a git revision whose workflow runs the study first")
     parser.add_argument("--cores", type=int, default=2)
     parser.add_argument(
-        "--workdir", type=Path, help="keep each layout's folder here, and reuse a layout measured there before"
+        "--workdir",
+        type=Path,
+        help="keep each layout's folder here, and reuse a layout measured there before",
     )
     parser.add_argument("--csv", type=Path)
     args = parser.parse_args(argv)
@@ -117,6 +134,8 @@ def main(argv: list[str] | None = None) -> None:
     finally:
         if args.before:
             subprocess.run(["git", "worktree", "remove", "--force", str(base / "before-tree")], cwd=ROOT)
+    for row in rows:
+        row |= time_shares(base / re.sub(r"\W+", "_", row["layout"]) / "results")
     table = pd.DataFrame(rows)
     table["speed_up"] = table["wall_seconds"].iloc[0] / table["wall_seconds"]
     seeds = args.seeds or "the config's"
