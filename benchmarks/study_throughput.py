@@ -36,6 +36,8 @@ import compare_results  # noqa: E402  (a sibling script)
 from specrec import io  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
+COLUMNS = ["layout", "wall_seconds", "jobs", "runs", "run_epochs", "run_epochs_per_second", "results",
+           "job_seconds", "epoch_seconds", "around_epochs_seconds"]  # fmt: skip
 STUDY = ["config/experiments/paper3.yaml", "config/experiments/paper3_quick.yaml"]
 
 
@@ -136,7 +138,7 @@ def main(argv: list[str] | None = None) -> None:
             subprocess.run(["git", "worktree", "remove", "--force", str(base / "before-tree")], cwd=ROOT)
     for row in rows:
         row |= time_shares(base / re.sub(r"\W+", "_", row["layout"]) / "results")
-    table = pd.DataFrame(rows)
+    table = pd.DataFrame(rows)[COLUMNS]
     table["speed_up"] = table["wall_seconds"].iloc[0] / table["wall_seconds"]
     seeds = args.seeds or "the config's"
     print(f"\n{' + '.join(args.study)}, seeds {seeds}, snakemake --cores {args.cores}")
