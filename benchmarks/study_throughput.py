@@ -80,6 +80,11 @@ def time_shares(results: Path) -> dict:
     return {"job_seconds": jobs, "epoch_seconds": epochs, "around_epochs_seconds": jobs - epochs}
 
 
+def layout_folder(base: Path, label: str) -> Path:
+    """Where a layout's study runs (and its measurement is kept) inside the benchmark's folder."""
+    return base / re.sub(r"\W+", "_", label)
+
+
 def equal_results(first: Path, other: Path) -> str:
     with redirect_stdout(StringIO()) as printed:
         differs = compare_results.main([str(first), str(other), "--rtol", "0"])
@@ -109,16 +114,19 @@ def main(argv: list[str] | None = None) -> None:
     layouts = [
         (f"group_size {size}", ROOT, [f"train={{group_size: {size}}}"], None) for size in args.group_sizes
     ]
+    before_tree = base / "before-tree"
     if args.before:
-        tree = base / "before-tree"
         subprocess.run(
-            ["git", "worktree", "add", "--force", "--detach", str(tree), args.before], cwd=ROOT, check=True
+            ["git", "worktree", "add", "--force", "--detach", str(before_tree), args.before],
+            cwd=ROOT,
+            check=True,
         )
-        layouts.insert(0, (f"at {args.before}", tree, [], tree))
+        layouts.insert(0, (f"at {args.before}", before_tree, [], before_tree))
+    first = layout_folder(base, layouts[0][0]) / "results"
     rows = []
     try:
         for label, tree, overrides, pythonpath in layouts:
-            workdir = base / re.sub(r"\W+", "_", label)
+            workdir = layout_folder(base, label)
             record = workdir / "study_throughput.json"
             if record.exists():  # measured before in this --workdir: not run again
                 print(f"{label}: measured before, read from {record}", flush=True)
@@ -129,15 +137,14 @@ def main(argv: list[str] | None = None) -> None:
             row = {"layout": label} | run_study(tree, workdir, args, overrides, pythonpath)
             row["runs"], row["run_epochs"] = run_epochs(workdir / "results")
             row["run_epochs_per_second"] = row["run_epochs"] / row["wall_seconds"]
-            first = base / re.sub(r"\W+", "_", layouts[0][0]) / "results"
             row["results"] = "(reference)" if not rows else equal_results(first, workdir / "results")
             io.write_json(record, row)
             rows.append(row)
     finally:
         if args.before:
-            subprocess.run(["git", "worktree", "remove", "--force", str(base / "before-tree")], cwd=ROOT)
+            subprocess.run(["git", "worktree", "remove", "--force", str(before_tree)], cwd=ROOT)
     for row in rows:
-        row |= time_shares(base / re.sub(r"\W+", "_", row["layout"]) / "results")
+        row |= time_shares(layout_folder(base, row["layout"]) / "results")
     table = pd.DataFrame(rows)[COLUMNS]
     table["speed_up"] = table["wall_seconds"].iloc[0] / table["wall_seconds"]
     seeds = args.seeds or "the config's"

@@ -65,17 +65,8 @@ def main() -> None:
     if "study" in args.parts:
         section("a whole study, one run per training job against groups")
         script = ["benchmarks/study_throughput.py", "--mirror", args.mirror, "--seeds", "123"]
-        run(
-            [
-                sys.executable,
-                *script,
-                "--group-sizes",
-                "1",
-                "4",
-                "--csv",
-                str(args.out / "study_throughput.csv"),
-            ]
-        )
+        script += ["--group-sizes", "1", "4", "--csv", str(args.out / "study_throughput.csv")]
+        run([sys.executable, *script])
     print(f"\nCSV files in {args.out}")
 
 

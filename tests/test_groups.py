@@ -55,13 +55,13 @@ def same_files(group_dir: Path, alone_dir: Path) -> None:
     pd.testing.assert_frame_equal(*epochs, check_exact=True)
     metrics = [json.loads((d / "metrics.json").read_text()) for d in (group_dir, alone_dir)]
     for record in metrics:
-        record.pop("train_seconds"), record.pop("provenance")
+        del record["train_seconds"], record["provenance"]
     assert metrics[0] == metrics[1]
     for name in ("embeddings.npz", "top_lists.npz"):
         with np.load(group_dir / name) as grouped, np.load(alone_dir / name) as single:
             assert all(np.array_equal(grouped[key], single[key]) for key in single.files), name
-    for name in ("per_user.parquet",):
-        pd.testing.assert_frame_equal(pd.read_parquet(group_dir / name), pd.read_parquet(alone_dir / name))
+    per_user = [pd.read_parquet(d / "per_user.parquet") for d in (group_dir, alone_dir)]
+    pd.testing.assert_frame_equal(*per_user)
     for name in ("spectrum.json", "diversity.json", "activity.csv"):
         assert (group_dir / name).read_text() == (alone_dir / name).read_text(), name
 

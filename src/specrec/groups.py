@@ -124,15 +124,11 @@ def train_group(job: GroupJob) -> list[dict]:
     """Train, then analyse, every run of the group one after another on one load of the split; each run's
     checkpoint stays until the whole group is written, so a group killed midway resumes its finished runs
     at once. Returns the runs' metrics."""
+    # the runs share their split (one input of the job) and device (a config setting no recipe overrides)
     first = job.runs[0]
-    if any(
-        spec.split_dir != first.split_dir or spec.settings.device != first.settings.device
-        for spec in job.runs
-    ):
-        raise ValueError("the runs of a group must share their split and device")
     set_threads(first.threads)
     data = load_data(first.split_dir, pick_device(first.settings.device))
-    results = []
+    results, failed = [], set()
     for number, spec in enumerate(job.runs, 1):
         log.info("run %d of %d: %s", number, len(job.runs), spec.recipe_name)
         try:
@@ -142,10 +138,11 @@ def train_group(job: GroupJob) -> list[dict]:
             # with the error, as its own training job did before runs were grouped
             log.error("%s: %s", type(error).__name__, error)
             io.write_text(spec.run_dir / FAILED, f"{type(error).__name__}: {error}\n")
+            failed.add(spec.recipe_name)
             continue
         analyse(job, spec)
     for spec in job.runs:
-        if not (spec.run_dir / FAILED).exists():  # a failed run keeps its last good checkpoint
+        if spec.recipe_name not in failed:  # a failed run keeps its last good checkpoint
             checkpoint_path(spec).unlink(missing_ok=True)
     return results
 

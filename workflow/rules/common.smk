@@ -29,9 +29,8 @@ validate(config, "../schemas/config.schema.yaml")
 check_config(config)
 
 RUNS = run_targets(config)  # one dict per (dataset, model, recipe, seed)
-GROUPS = group_runs(
-    RUNS, config["train"]["group_size"]
-)  # the runs each training job trains
+# the runs each training job trains
+GROUPS = group_runs(RUNS, config["train"]["group_size"])
 GPU_HERE = nvidia_gpu_present()
 
 
