@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import pandas as pd
@@ -17,7 +18,7 @@ from specrec.io import write_csv
 from specrec.models import MODELS
 from specrec.recipes import Recipe, resolve_recipe
 from specrec.runtime import keep_freed_memory
-from specrec.train import TrainSettings, load_data, make_optimizer, train_epoch, validate
+from specrec.train import EpochWork, TrainSettings, load_data, make_optimizer, train_epoch, validate
 
 
 def main() -> None:
@@ -85,31 +86,47 @@ def set_up(args) -> tuple[dict, TrainSettings, str]:
 def time_run(data, model_name: str, recipe_name: str, config: dict, settings, args) -> tuple[float, float]:
     """Mean seconds of `args.epochs` training epochs (after `args.warmup` untimed ones), and of one
     full-ranking validation."""
+    works = stack_works(data, model_name, recipe_name, config, settings, args.device, size=1)
+    return time_stack(works, data, settings, args)
+
+
+def stack_works(data, model_name: str, recipe_name: str, config: dict, settings, device: str, size: int):
+    """The epochs of `size` runs of one model and recipe as one stack trains them (specrec.train), each
+    with its own learning rate (a grid: settings.lr halved 0-3 times) and optimiser."""
     users, items = data.train.pairs()
-    torch.manual_seed(0)
-    model = MODELS[model_name](
-        data.split.n_users,
-        data.split.n_items,
-        dim=settings.dim,
-        init_std=settings.init_std,
-        train_users=users,
-        train_items=items,
-        **config.get("model_options", {}).get(model_name, {}),
-    ).to(args.device)
     resolved = resolve_recipe(recipe_name, config["recipes"], config.get("regularizers", {}))
-    recipe = Recipe.from_resolved(resolved)
-    optimizer = make_optimizer(model, recipe, settings)
-    generator = torch.Generator(device=args.device).manual_seed(0)
+    generator = torch.Generator(device=device).manual_seed(0)
+    works = []
+    for run in range(size):
+        torch.manual_seed(run)
+        model = MODELS[model_name](
+            data.split.n_users,
+            data.split.n_items,
+            dim=settings.dim,
+            init_std=settings.init_std,
+            train_users=users,
+            train_items=items,
+            **config.get("model_options", {}).get(model_name, {}),
+        ).to(device)
+        recipe = Recipe.from_resolved(resolved)
+        optimizer = make_optimizer(model, recipe, replace(settings, lr=settings.lr * 0.5 ** (run % 4)))
+        works.append(EpochWork(model, recipe, optimizer, generator, settings.batch_size, 1, False))
+    return works
+
+
+def time_stack(works, data, settings, args) -> tuple[float, float]:
+    """Mean seconds of `args.epochs` training epochs of the stack (after `args.warmup` untimed ones), and of
+    one full-ranking validation of its first run."""
     for _ in range(args.warmup):
-        train_epoch(model, recipe, optimizer, data, settings, generator)
-        validate(model, data, settings)
+        train_epoch(works, data)
+        validate(works[0].model, data, settings)
     synchronize(args.device)
     start = time.perf_counter()
     for _ in range(args.epochs):
-        train_epoch(model, recipe, optimizer, data, settings, generator)
+        train_epoch(works, data)
     synchronize(args.device)
     trained = time.perf_counter()
-    validate(model, data, settings)
+    validate(works[0].model, data, settings)
     synchronize(args.device)
     return (trained - start) / args.epochs, time.perf_counter() - trained
 

@@ -9,7 +9,8 @@ python benchmarks/suite.py --mirror ../shared/data
    and MF-DirectSpec+ on both datasets.
 3. text_encoding.py: items/s of specrec's encoder against a bare SentenceTransformer.encode.
 4. versus_recbole.py: side by side with RecBole 1.2.1 (installed once into benchmarks/.recbole-env).
-5. study_throughput.py: paper3_quick at seed 123, end to end, one run per training job against groups of 4.
+5. stack_throughput.py: MF-BPR and LightGCN-BPR on ML-1M, 4 runs as one stack against one after another.
+6. study_throughput.py: paper3_quick at seed 123, end to end, one run per training job against groups of 4.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from specrec.io import write_csv
 ROOT = Path(__file__).resolve().parent.parent
 SPLITS = [ROOT / "results/data/ml-1m/split/seed123", ROOT / "results/data/gowalla/split/seed123"]
 TEXT = "results/data/ml-1m/text/all-MiniLM-L6-v2.npy"
-PARTS = ("noop", "epochs", "text", "recbole", "study")
+PARTS = ("noop", "epochs", "text", "recbole", "stacks", "study")
 
 
 def main() -> None:
@@ -62,6 +63,10 @@ def main() -> None:
         section("side by side with RecBole 1.2.1")
         script = ["benchmarks/versus_recbole.py", *map(str, SPLITS)]
         run([sys.executable, *script, *threads, "--csv", str(args.out / "versus_recbole.csv")])
+    if "stacks" in args.parts:
+        section("runs trained as one stack against one after another")
+        script = ["benchmarks/stack_throughput.py", str(SPLITS[0]), "--sizes", "1", "4"]
+        run([sys.executable, *script, *threads, "--csv", str(args.out / "stack_throughput.csv")])
     if "study" in args.parts:
         section("a whole study, one run per training job against groups")
         script = ["benchmarks/study_throughput.py", "--mirror", args.mirror, "--seeds", "123"]

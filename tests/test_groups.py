@@ -1,4 +1,5 @@
-"""A group of runs trained in one process gives every run the files it has alone, and resumes."""
+"""A group of runs trained in one process gives every run the files it has alone, and resumes; the runs
+that train as one stack give them within float tolerance."""
 
 from __future__ import annotations
 
@@ -12,32 +13,46 @@ import pytest
 import torch
 
 import specrec.train as train_module
-from specrec.groups import RUN_FILES, GroupJob, analyse, group_runs, train_group
+from specrec.groups import RUN_FILES, GroupJob, analyse, group_runs, stacking, stacks, train_group
 from specrec.train import run
 from test_train import spec
 
-MEMBERS = {  # one run of every recipe family, and one grid point and one add-on run of BPR
+MEMBERS = {  # every recipe family; each stackable one with grid points and add-on runs (a stack)
     "bpr": {},
     "bpr~lr=0.01": {"lr": 0.01},
     "bpr+sr_warm": {},
+    "bpr~weight_decay=0.01": {"weight_decay": 0.01},
     "ssm": {},
+    "ssm+sr_warm~lr=0.01": {"lr": 0.01},
     "directau": {},
-    "directspec_plus": {},
+    "directau+unif_warm~lr=0.01": {"lr": 0.01},
     "bce": {},
+    "bce+sr_warm": {},
+    "directspec_plus": {},  # a loss over the whole batch: trains alone
 }
+STACKS = [
+    ["bpr", "bpr~lr=0.01", "bpr+sr_warm", "bpr~weight_decay=0.01"],
+    ["ssm", "ssm+sr_warm~lr=0.01"],
+    ["directau", "directau+unif_warm~lr=0.01"],
+    ["bce", "bce+sr_warm"],
+    ["directspec_plus"],
+]
 TIMES = ["epoch_seconds", "eval_seconds", "elapsed_seconds"]
 
 
-def group_job(split_dir: Path, folder: Path, item_data: dict, model: str, members=MEMBERS, **settings):
+def group_job(
+    split_dir: Path, folder: Path, item_data: dict, model: str, members=MEMBERS, stack="always", **settings
+):
     runs = []
     for name, own in members.items():
         recipe = name.partition("~")[0]
-        run_spec = spec(split_dir, folder / name, model=model, recipe=recipe, epochs=6, **(settings | own))
+        options = {"epochs": 6} | settings | own
+        run_spec = spec(split_dir, folder / name, model=model, recipe=recipe, **options)
         run_spec.recipe_name, run_spec.checkpoint_dir = name, folder / "checkpoints" / name
         runs.append(run_spec)
     return GroupJob(
         runs, split_dir / "test.parquet", split_dir / "train.parquet", item_data["item_meta"],
-        item_data["text_embeddings"], [5, 10],
+        item_data["text_embeddings"], [5, 10], stack,
     )  # fmt: skip
 
 
@@ -50,47 +65,84 @@ def alone(job: GroupJob, name: str, folder: Path):
     analyse(job, run_spec)
 
 
-def same_files(group_dir: Path, alone_dir: Path) -> None:
+def same_files(group_dir: Path, alone_dir: Path, rtol: float = 0.0) -> None:
+    """Every file of the run equal (rtol 0: bit for bit), timings and provenance aside."""
+    exact = {"check_exact": True} if rtol == 0 else {"check_exact": False, "rtol": rtol, "atol": 1e-6}
     epochs = [pd.read_csv(d / "epochs.csv").drop(columns=TIMES) for d in (group_dir, alone_dir)]
-    pd.testing.assert_frame_equal(*epochs, check_exact=True)
+    pd.testing.assert_frame_equal(*epochs, **exact)
     metrics = [json.loads((d / "metrics.json").read_text()) for d in (group_dir, alone_dir)]
     for record in metrics:
         del record["train_seconds"], record["provenance"]
-    assert metrics[0] == metrics[1]
+    assert_close(*metrics, rtol)
     for name in ("embeddings.npz", "top_lists.npz"):
         with np.load(group_dir / name) as grouped, np.load(alone_dir / name) as single:
-            assert all(np.array_equal(grouped[key], single[key]) for key in single.files), name
+            for key in single.files:
+                np.testing.assert_allclose(grouped[key], single[key], rtol=rtol, atol=1e-5 if rtol else 0)
     per_user = [pd.read_parquet(d / "per_user.parquet") for d in (group_dir, alone_dir)]
-    pd.testing.assert_frame_equal(*per_user)
-    for name in ("spectrum.json", "diversity.json", "activity.csv"):
-        assert (group_dir / name).read_text() == (alone_dir / name).read_text(), name
+    pd.testing.assert_frame_equal(*per_user, **exact)
+    for name in ("spectrum.json", "diversity.json"):
+        assert_close(*(json.loads((d / name).read_text()) for d in (group_dir, alone_dir)), rtol)
+    pd.testing.assert_frame_equal(*(pd.read_csv(d / "activity.csv") for d in (group_dir, alone_dir)), **exact)
 
 
-DEVICES = [
-    "cpu",
-    pytest.param("cuda", marks=pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a GPU")),
-]
+def assert_close(got, expected, rtol: float, where: str = "") -> None:
+    """Nested JSON values equal, numbers within rtol."""
+    if isinstance(expected, dict):
+        assert got.keys() == expected.keys(), where
+        for key in expected:
+            assert_close(got[key], expected[key], rtol, f"{where}.{key}")
+    elif isinstance(expected, list):
+        assert len(got) == len(expected), where
+        for index, (one, other) in enumerate(zip(got, expected, strict=True)):
+            assert_close(one, other, rtol, f"{where}[{index}]")
+    elif isinstance(expected, float) and rtol:
+        assert got == pytest.approx(expected, rel=rtol, abs=1e-6, nan_ok=True), where
+    else:
+        assert got == expected, where
 
 
-@pytest.mark.parametrize("device", DEVICES)
+NEEDS_GPU = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a GPU")
+
+
+@pytest.mark.parametrize(
+    ("device", "stack"),
+    [("cpu", "always"), ("cpu", "auto"), pytest.param("cuda", "auto", marks=NEEDS_GPU)],
+)
 @pytest.mark.parametrize("model", ["mf", "lightgcn"])
-def test_a_run_trained_in_a_group_equals_the_run_alone(split_dir, item_data, tmp_path, model, device):  # noqa: F811
-    job = group_job(split_dir, tmp_path / "group", item_data, model, device=device)
+def test_a_run_trained_in_a_group_equals_the_run_alone(split_dir, item_data, tmp_path, model, device, stack):  # noqa: F811
+    # patience 2 in 8 epochs: some runs of a stack stop early and leave it, the others go on
+    settings = {"device": device, "epochs": 8, "patience": 2}
+    job = group_job(split_dir, tmp_path / "group", item_data, model, stack=stack, **settings)
+    assert [[run.recipe_name for run in stack] for stack in stacks(job.runs)] == STACKS
+    stacked = stacking(stack, device)  # auto: on a GPU only
     train_group(job)
-    for name in MEMBERS:
-        alone(job, name, tmp_path / "alone" / name)
-        same_files(tmp_path / "group" / name, tmp_path / "alone" / name)
-        assert sorted(p.name for p in (tmp_path / "group" / name).iterdir()) == sorted(RUN_FILES)
+    for names in STACKS:
+        for name in names:
+            alone(job, name, tmp_path / "alone" / name)
+            # a run alone runs the very same operations; a stack's batched ones may round apart
+            rtol = 1e-4 if stacked and len(names) > 1 else 0.0
+            same_files(tmp_path / "group" / name, tmp_path / "alone" / name, rtol)
+            assert sorted(p.name for p in (tmp_path / "group" / name).iterdir()) == sorted(RUN_FILES)
     assert not any((tmp_path / "group" / "checkpoints").rglob("checkpoint.pt"))  # the group is written
+    epochs_run = {name: json.loads((tmp_path / "group" / name / "metrics.json").read_text())["epochs_run"]
+                  for name in STACKS[0]}  # fmt: skip
+    assert len(set(epochs_run.values())) > 1, epochs_run  # a run left its stack before the others
 
 
-def test_a_killed_group_resumes_its_finished_runs_without_training_them(
+def test_stacking_is_on_a_gpu_unless_the_config_says_otherwise():
+    assert [stacking(choice, "cpu") for choice in ("auto", "always", "never")] == [False, True, False]
+    assert [stacking(choice, "cuda:1") for choice in ("auto", "always", "never")] == [True, True, False]
+    with pytest.raises(ValueError, match="train.stack = 'yes': valid values are auto, always, never"):
+        stacking("yes", "cpu")
+
+
+def test_a_killed_group_resumes_its_finished_runs_without_training_them_and_its_stack_from_checkpoints(
     split_dir,
     item_data,
     tmp_path,
     monkeypatch,  # noqa: F811
 ):
-    members = {name: MEMBERS[name] for name in ("bpr", "bpr~lr=0.01", "bpr+sr_warm")}
+    members = {name: MEMBERS[name] for name in ("directspec_plus", "bpr", "bpr~lr=0.01", "bpr+sr_warm")}
     reference = group_job(split_dir, tmp_path / "reference", item_data, "mf", members)
     train_group(reference)
     epochs = {"n": 0}
@@ -98,7 +150,7 @@ def test_a_killed_group_resumes_its_finished_runs_without_training_them(
 
     def count_or_crash(*args, **kwargs):
         epochs["n"] += 1
-        if epochs["n"] == 6 + 3:  # the second run's third epoch: the first run is written
+        if epochs["n"] == 6 + 3:  # the stack's third epoch: the run alone before it is written
             raise KeyboardInterrupt("simulated kill")
         return real_epoch(*args, **kwargs)
 
@@ -106,10 +158,11 @@ def test_a_killed_group_resumes_its_finished_runs_without_training_them(
     job = group_job(split_dir, tmp_path / "group", item_data, "mf", members)
     with pytest.raises(KeyboardInterrupt):
         train_group(job)
-    assert (tmp_path / "group" / "checkpoints" / "bpr" / "checkpoint.pt").exists()  # kept for the resume
+    for name in members:  # kept for the resume
+        assert (tmp_path / "group" / "checkpoints" / name / "checkpoint.pt").exists()
     epochs["n"] = 100
     train_group(job)
-    assert epochs["n"] == 100 + 4 + 6  # the first run not trained again, the second from its checkpoint
+    assert epochs["n"] == 100 + 4  # the first run not trained again, the stack's epochs 3 to 6 as one
     for name in members:
         same_files(tmp_path / "group" / name, tmp_path / "reference" / name)
 
@@ -142,11 +195,14 @@ def test_a_run_whose_loss_diverges_fails_alone_and_the_group_goes_on(
 
     epochs_at_lr = {}
 
-    def nan_at_lr_001_in_epoch_3(model, recipe, optimizer, *args, **kwargs):
-        parts = real_epoch(model, recipe, optimizer, *args, **kwargs)
-        lr = optimizer.param_groups[0]["lr"]
-        epochs_at_lr[lr] = epochs_at_lr.get(lr, 0) + 1
-        return parts | {"loss": float("nan")} if lr == 0.01 and epochs_at_lr[lr] == 3 else parts
+    def nan_at_lr_001_in_epoch_3(works, data):
+        parts = real_epoch(works, data)
+        for number, work in enumerate(works):
+            lr = work.optimizer.param_groups[0]["lr"]
+            epochs_at_lr[lr] = epochs_at_lr.get(lr, 0) + 1
+            if lr == 0.01 and epochs_at_lr[lr] == 3:  # in a stack with bpr: that one goes on alone
+                parts[number] |= {"loss": float("nan")}
+        return parts
 
     monkeypatch.setattr(train_module, "train_epoch", nan_at_lr_001_in_epoch_3)
     job = group_job(split_dir, tmp_path / "group", item_data, "mf", members)

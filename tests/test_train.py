@@ -31,6 +31,7 @@ RECIPES = {
 RECIPES["bce"] = {"loss": "bce", "n_negatives": 1}
 ADDONS = {
     "sr_warm": {"regularizer": "stable_rank", "gamma": 1.0, "warm_epochs": 3},
+    "unif_warm": {"regularizer": "uniformity", "gamma": 0.5, "warm_epochs": 2},
     "semantic_cl": {"regularizer": "semantic_cl", "gamma": 0.5, "fields": ["genres"], "min_overlap": 1},
 }
 
@@ -145,7 +146,7 @@ def test_a_diverging_loss_stops_with_the_epoch_named_and_the_last_good_checkpoin
     def nan_in_epoch_4(*args, **kwargs):
         calls["n"] += 1
         parts = real_epoch(*args, **kwargs)
-        return parts | {"loss": float("nan")} if calls["n"] == 4 else parts
+        return [part | {"loss": float("nan")} for part in parts] if calls["n"] == 4 else parts
 
     monkeypatch.setattr(train_module, "train_epoch", nan_in_epoch_4)
     with pytest.raises(
@@ -378,7 +379,9 @@ def test_a_recipe_may_cap_its_own_epochs(split_dir, tmp_path):
 
 def test_a_loss_that_diverges_in_the_first_epoch_names_no_checkpoint(split_dir, tmp_path, monkeypatch):
     real_epoch = train_module.train_epoch
-    monkeypatch.setattr(train_module, "train_epoch", lambda *a, **k: real_epoch(*a, **k) | {"loss": math.inf})
+    monkeypatch.setattr(
+        train_module, "train_epoch", lambda *a: [p | {"loss": math.inf} for p in real_epoch(*a)]
+    )
     with pytest.raises(train_module.TrainingError) as caught:
         run(spec(split_dir, tmp_path))
     assert "in epoch 1; no epoch finished, so there is no checkpoint" in str(caught.value)
@@ -412,7 +415,7 @@ def test_a_run_that_finishes_badly_is_flagged_and_warned_not_failed(split_dir, t
 
     def growing(*args, **kwargs):  # the loss of a learning rate far too large, short of NaN
         calls["n"] += 1
-        return real_epoch(*args, **kwargs) | {"loss": 0.7 * 10 ** calls["n"]}
+        return [part | {"loss": 0.7 * 10 ** calls["n"]} for part in real_epoch(*args, **kwargs)]
 
     monkeypatch.setattr(train_module, "train_epoch", growing)
     scripted_validation(monkeypatch, [0.0] * 100)  # never better than anything: popularity scores 0 too

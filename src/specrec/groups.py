@@ -2,10 +2,12 @@
 
 Why: a run of a paper study trains for seconds to minutes, while its own process costs seconds of Python
 start, imports, data loading and evaluation set-up, and a cluster is asked for few, long jobs (issue 17).
-A group loads its split once and trains its members one after another with the one training loop
-(`specrec.train.run`), then computes each member's spectrum and diversity in the same process. Every run
-keeps its own seed, batches, optimiser, early stopping and checkpoint, so its files are the ones it would
-have alone (tests/test_groups.py); `train.group_size: 1` is one run per job.
+A group loads its split once and trains its members with the one training loop (`specrec.train.run_stack`),
+then computes each member's spectrum and diversity in the same process. Every run keeps its own seed,
+batches, optimiser, early stopping and checkpoint, so its files are the ones it would have alone
+(tests/test_groups.py); `train.group_size: 1` is one run per job. On a GPU (`train.stack`), the members that
+differ only in optimiser settings and regularisers train as one stack: one step for all of them, their files
+equal to the runs alone within float rounding.
 
 A group's members are runs of the same dataset, model, seed and base recipe (the base's grid points and its
 add-on runs: `bpr~lr=0.01`, `bpr+sr_warm~lr=0.01`, ...), at most `group_size` of them in the config's order.
@@ -28,7 +30,15 @@ from specrec.diversity import analyse_run
 from specrec.runs import CHECKPOINT_FOLDER, RunName
 from specrec.runtime import pick_device, set_threads
 from specrec.spectral import write_spectrum
-from specrec.train import LossDiverged, RunSpec, TrainSettings, checkpoint_path, load_data, run
+from specrec.train import (
+    LossDiverged,
+    RunSpec,
+    TrainSettings,
+    checkpoint_path,
+    load_data,
+    run_stack,
+    stack_key,
+)
 
 log = logging.getLogger("specrec.groups")
 
@@ -87,6 +97,7 @@ class GroupJob:
     item_meta: Path
     text_embeddings: Path | None
     ks: list[int]
+    stack: str  # train.stack: auto, always or never (see `stacking`)
 
     @classmethod
     def from_job(cls, job) -> GroupJob:
@@ -117,34 +128,57 @@ class GroupJob:
                     text_embeddings=text if item_data else None,
                 )
             )
-        return cls(runs, Path(inputs.test), Path(inputs.train), Path(inputs.item_meta), text, list(params.ks))
+        files = (Path(inputs.test), Path(inputs.train), Path(inputs.item_meta), text)
+        return cls(runs, *files, list(params.ks), params.settings["stack"])
 
 
 def train_group(job: GroupJob) -> list[dict]:
-    """Train, then analyse, every run of the group one after another on one load of the split; each run's
-    checkpoint stays until the whole group is written, so a group killed midway resumes its finished runs
-    at once. Returns the runs' metrics."""
+    """Train, then analyse, every run of the group on one load of the split: the runs that can train as
+    one stack (`specrec.train.stack_key`: the grid points and add-on runs of a dot-product model's base
+    loss) together, the others one after another. Each run's checkpoint stays until the whole group is
+    written, so a group killed midway resumes its runs from their checkpoints. Returns the runs' metrics."""
     # the runs share their split (one input of the job) and device (a config setting no recipe overrides)
     first = job.runs[0]
     set_threads(first.threads)
-    data = load_data(first.split_dir, pick_device(first.settings.device))
+    device = pick_device(first.settings.device)
+    data = load_data(first.split_dir, device)
     results, failed = [], set()
-    for number, spec in enumerate(job.runs, 1):
-        log.info("run %d of %d: %s", number, len(job.runs), spec.recipe_name)
-        try:
-            results.append(run(spec, data, keep_checkpoint=True))
-        except LossDiverged as error:
-            # the run's own failure: the group's other runs go on, and this run's job (run_files) fails
-            # with the error, as its own training job did before runs were grouped
-            log.error("%s: %s", type(error).__name__, error)
-            io.write_text(spec.run_dir / FAILED, f"{type(error).__name__}: {error}\n")
-            failed.add(spec.recipe_name)
-            continue
-        analyse(job, spec)
+    for number, specs in enumerate(
+        stacks(job.runs) if stacking(job.stack, device) else [[r] for r in job.runs], 1
+    ):
+        log.info("stack %d: %s", number, ", ".join(spec.recipe_name for spec in specs))
+        for spec, outcome in zip(specs, run_stack(specs, data, keep_checkpoint=True), strict=True):
+            if isinstance(outcome, LossDiverged):
+                # the run's own failure: the group's other runs go on, and this run's job (run_files)
+                # fails with the error, as its own training job did before runs were grouped
+                log.error("%s: %s", type(outcome).__name__, outcome)
+                io.write_text(spec.run_dir / FAILED, f"{type(outcome).__name__}: {outcome}\n")
+                failed.add(spec.recipe_name)
+                continue
+            results.append(outcome)
+            analyse(job, spec)
     for spec in job.runs:
         if spec.recipe_name not in failed:  # a failed run keeps its last good checkpoint
             checkpoint_path(spec).unlink(missing_ok=True)
     return results
+
+
+def stacking(choice: str, device: str) -> bool:
+    """train.stack: `always`, `never`, or `auto`: on a GPU. There a run's step is a few dozen small kernels,
+    launch-bound, and a stack of K runs launches each of them once for all; on a CPU the work of a step
+    grows with K as it does for K runs one after another, and the stack's gathers along the run axis are
+    slower (benchmarks/RESULTS.md, "Runs trained as one stack")."""
+    if choice not in ("auto", "always", "never"):
+        raise ValueError(f"config key train.stack = {choice!r}: valid values are auto, always, never")
+    return choice == "always" or (choice == "auto" and device.startswith("cuda"))
+
+
+def stacks(runs: list[RunSpec]) -> list[list[RunSpec]]:
+    """The group's runs by stack key, in order of their first run; a run without a key is a stack alone."""
+    by_key: dict[str, list[RunSpec]] = {}
+    for number, spec in enumerate(runs):
+        by_key.setdefault(stack_key(spec) or f"alone {number}", []).append(spec)
+    return list(by_key.values())
 
 
 def analyse(job: GroupJob, spec: RunSpec) -> None:

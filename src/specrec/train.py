@@ -12,7 +12,7 @@ import logging
 import math
 import os
 import time
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from dataclasses import asdict, dataclass, field, replace
 from functools import cached_property
 from io import BytesIO
@@ -31,7 +31,7 @@ from specrec.diversity import top_k_lists_scored
 from specrec.evaluate import Scorer, dot_scorer, scored_rank_metrics
 from specrec.interactions import UserItems
 from specrec.kg import load_kg, neighbour_sample
-from specrec.losses import Batch, TermContext
+from specrec.losses import LOSSES, REGULARIZERS, Batch, TermContext
 from specrec.models import MODELS
 from specrec.recipes import SETTING_KEYS, Recipe
 from specrec.runtime import keep_freed_memory, pick_device, provenance, seed_everything, set_threads
@@ -57,7 +57,7 @@ EPOCH_COLUMNS = [
 ]
 
 
-SCHEDULING_KEYS = ("threads", "group_size")
+SCHEDULING_KEYS = ("threads", "group_size", "stack")
 
 
 @dataclass
@@ -81,7 +81,7 @@ class TrainSettings:
 
     @classmethod
     def from_config(cls, section: dict) -> TrainSettings:
-        # `threads` and `group_size` are scheduling choices of the workflow, not part of a run
+        # `threads`, `group_size` and `stack` are scheduling choices of the workflow, not part of a run
         settings = {key: value for key, value in section.items() if key not in SCHEDULING_KEYS}
         unknown = set(settings) - set(cls.__dataclass_fields__)
         if unknown:
@@ -180,8 +180,8 @@ class _GatherRows(torch.autograd.Function):
     @staticmethod
     def forward(ctx, table: torch.Tensor, *ids: torch.Tensor) -> tuple[torch.Tensor, ...]:
         ctx.save_for_backward(*ids)
-        ctx.n_rows = table.shape[0]
-        return tuple(F.embedding(part, table) for part in ids)
+        ctx.table_shape = table.shape
+        return tuple(rows_of(table, part) for part in ids)
 
     @staticmethod
     @torch.autograd.function.once_differentiable
@@ -190,25 +190,51 @@ class _GatherRows(torch.autograd.Function):
         for ids, grad in zip(ctx.saved_tensors, grads, strict=True):
             if grad is None:
                 continue
-            rows = grad.reshape(-1, grad.shape[-1])
             if table_grad is None:
-                table_grad = rows.new_zeros(ctx.n_rows, rows.shape[1])
-            table_grad.index_add_(0, ids.reshape(-1), rows)
+                table_grad = grad.new_zeros(ctx.table_shape)
+            # the rows' axis is the second last: a stack of runs' tables (K x n x d) has the run first
+            rows = grad.reshape(*ctx.table_shape[:-2], -1, ctx.table_shape[-1])
+            table_grad.index_add_(-2, ids.reshape(-1), rows)
         return (table_grad, *(None for _ in grads))
 
 
-def gather_rows(table: torch.Tensor, *ids: torch.Tensor) -> tuple[torch.Tensor, ...]:
-    """Rows of an embedding table for each tensor of ids (any shape), differentiable in the table.
+def rows_of(table: torch.Tensor, ids: torch.Tensor) -> torch.Tensor:
+    """table[ids] for a table (n x d), or each run's rows for a stack of tables (K x n x d)."""
+    if table.ndim == 2:
+        return F.embedding(ids, table)
+    return table.index_select(1, ids.reshape(-1)).view(table.shape[0], *ids.shape, table.shape[-1])
 
-    On a GPU the embedding backward is kept: it sums in a fixed order, where `index_add_` uses atomics.
+
+def gather_rows(table: torch.Tensor, *ids: torch.Tensor) -> tuple[torch.Tensor, ...]:
+    """Rows of an embedding table (or a stack of them) for each tensor of ids (any shape), differentiable in
+    the table.
+
+    On a GPU the embedding backward is kept for one table: it sums in a fixed order, where `index_add_` uses
+    atomics.
     """
     if table.requires_grad and table.device.type == "cpu":
         return _GatherRows.apply(table, *ids)
-    return tuple(F.embedding(part, table) for part in ids)
+    return tuple(rows_of(table, part) for part in ids)
 
 
-def make_batch(model, recipe: Recipe, users, items, data: Data, generator) -> Batch:
-    user_table, item_table = model()
+@dataclass
+class EpochWork:
+    """One run's next epoch, as its fit() asks its stack to train it (see train_together)."""
+
+    model: torch.nn.Module
+    recipe: Recipe
+    optimizer: torch.optim.Optimizer
+    generator: torch.Generator
+    batch_size: int
+    epoch: int
+    warm: bool
+
+
+def make_batch(tables, work: EpochWork, users, items, data: Data) -> Batch:
+    """The batch of a stack of runs: `tables` are the runs' (user, item) tables, one run's or, for K runs,
+    each stacked (K x n x d); the negatives are drawn once for all of them."""
+    user_table, item_table = tables
+    recipe, generator = work.recipe, work.generator
     negatives = negative_emb = None
     if recipe.n_negatives > 0:
         negatives = SAMPLERS[recipe.sampler](users, items, recipe.n_negatives, data.train, generator)
@@ -228,31 +254,97 @@ def make_batch(model, recipe: Recipe, users, items, data: Data, generator) -> Ba
         train=data.train,
         train_by_item=data.train_by_item,
         # only a model's own scorer (KGCN): dot-product models are scored from the rows gathered above
-        score_pairs=getattr(model, "score_pairs", None),
+        score_pairs=getattr(work.model, "score_pairs", None),
         generator=generator,
     )
 
 
-def train_step(model, recipe: Recipe, optimizer, users, items, data: Data, generator, warm=False) -> dict:
-    """One optimiser step on a mini-batch of (user, positive item) pairs; returns the loss parts."""
-    parts = recipe.parts(make_batch(model, recipe, users, items, data, generator), warm)
+def stack_tables(works: list[EpochWork]) -> tuple[torch.Tensor, torch.Tensor]:
+    """One run's tables, or every run's stacked (K x n x d): one gather and one loss for all of them."""
+    tables = [work.model() for work in works]
+    if len(tables) == 1:
+        return tables[0]
+    return torch.stack([user for user, _ in tables]), torch.stack([item for _, item in tables])
+
+
+@dataclass
+class StackTerms:
+    """A stack's terms in one epoch: each term any run has in its phase, with every run's gamma (0 where
+    the run has no such term or is outside its phase: a zero gamma adds exactly nothing to that run's loss
+    and gradient), and the names of the loss parts each run logs. Fixed for an epoch, so that no gamma is
+    copied to a GPU per step."""
+
+    functions: dict[str, object]
+    gammas: dict[str, torch.Tensor]
+    names: list[list[str]]
+
+    @classmethod
+    def of(cls, works: list[EpochWork], device) -> StackTerms:
+        functions, gammas, names = {}, {}, [[] for _ in works]
+        for run, work in enumerate(works):
+            for term in work.recipe.terms:
+                if term.phase == "all" or (term.phase == "warm") == work.warm:
+                    name = f"{term.name}_{term.phase}"
+                    functions[name] = term.function
+                    gammas.setdefault(name, [0.0] * len(works))[run] = term.gamma
+                    names[run].append(name)
+        gammas = {name: torch.tensor(values, device=device) for name, values in gammas.items()}
+        return cls(functions, gammas, names)
+
+
+def stack_parts(works: list[EpochWork], terms: StackTerms, batch: Batch) -> dict[str, torch.Tensor]:
+    """The loss parts of one batch: one run's recipe's parts, or for a stack one value per run of the
+    shared base loss and of every term (gamma * (reg(users) + reg(items)) / 2, as Recipe.parts)."""
+    if len(works) == 1:
+        return works[0].recipe.parts(batch, works[0].warm)
+    parts = works[0].recipe.loss(batch)
+    for name, function in terms.functions.items():
+        users, items = batch.unique_user_emb(), batch.unique_item_emb()
+        parts[name] = terms.gammas[name] * ((function(users) + function(items)) / 2)
+    return parts
+
+
+def train_step(works: list[EpochWork], terms: StackTerms, users, items, data: Data) -> dict:
+    """One optimiser step of every run of the stack on a mini-batch of (user, positive item) pairs; returns
+    the loss parts, one value per run."""
+    parts = stack_parts(works, terms, make_batch(stack_tables(works), works[0], users, items, data))
     loss = sum(parts.values())
-    optimizer.zero_grad(set_to_none=True)
-    loss.backward()
-    optimizer.step()
+    for work in works:
+        work.optimizer.zero_grad(set_to_none=True)
+    loss.sum().backward()  # the runs share no parameter: each one's gradient is that of its own loss
+    for work in works:
+        work.optimizer.step()
     # detached device tensors: reading them back per step would make a GPU wait for the host every batch
     return {name: value.detach() for name, value in parts.items()}
 
 
-def train_epoch(model, recipe: Recipe, optimizer, data: Data, settings, generator, warm=False) -> dict:
-    """One epoch; returns the mean of every loss part and of their sum (`loss`)."""
-    batch_size = settings.batch_size
+def train_epoch(works: list[EpochWork], data: Data) -> list[dict]:
+    """One epoch of a stack of runs on the same batches and negatives (their shared random stream); returns
+    for each run the mean of every loss part and of their sum (`loss`), and its share of the time."""
+    first = works[0]
+    start = time.perf_counter()
+    for work in works:
+        work.model.train()
+    terms = StackTerms.of(works, data.train.indptr.device)
     totals: dict[str, torch.Tensor] = {}
     steps = 0
-    for users, items in BATCHINGS[recipe.batching](data, batch_size, generator):
-        for name, value in train_step(model, recipe, optimizer, users, items, data, generator, warm).items():
+    for users, items in BATCHINGS[first.recipe.batching](data, first.batch_size, first.generator):
+        for name, value in train_step(works, terms, users, items, data).items():
             totals[name] = totals[name] + value if name in totals else value
         steps += 1
+    for work in works[1:]:  # every run's stream is where the stack's is: each run checkpoints its own
+        work.generator.set_state(first.generator.get_state())
+    seconds = (time.perf_counter() - start) / len(works)  # a run's share of the stack's epoch
+    if len(works) == 1:
+        return [epoch_means(totals, steps) | {"_seconds": seconds}]
+    base = [name for name in totals if name not in terms.functions]  # the shared base loss's parts
+    return [
+        epoch_means({name: totals[name][run] for name in [*base, *names]}, steps) | {"_seconds": seconds}
+        for run, names in enumerate(terms.names)
+    ]
+
+
+def epoch_means(totals: dict[str, torch.Tensor], steps: int) -> dict:
     means = {f"loss_{name}": float(total) / max(steps, 1) for name, total in totals.items()}
     return {"loss": sum(means.values())} | means
 
@@ -346,8 +438,12 @@ def in_warm_phase(recipe: Recipe, epoch: int, best: dict, settings: TrainSetting
     return recipe.warm_until == "epochs" or best["bad"] < settings.patience
 
 
-def fit(spec: RunSpec, model, data: Data, device: str) -> tuple[list[dict], int]:
+def fit(spec: RunSpec, model, data: Data, device: str) -> Generator[EpochWork, dict, tuple[list[dict], int]]:
     """Train with early stopping on validation NDCG@20; leaves the best epoch's weights in `model`.
+
+    A generator: it yields each epoch's training (EpochWork) to train_together, which trains the epochs of
+    every run of a stack as one, and receives that epoch's loss parts; validation, early stopping and the
+    checkpoint are the run's own. Returns (history, best epoch).
 
     Early stopping counts epochs without improvement throughout and stops after a tune-phase epoch that
     brings the count to `patience` (StableRankReg's loop). When the warm phase ends the count starts afresh,
@@ -382,7 +478,8 @@ def fit(spec: RunSpec, model, data: Data, device: str) -> tuple[list[dict], int]
             best["warm_over"] = True
             if settings.patience_after_warm == "reset":
                 best["bad"] = 0
-        row = run_epoch(model, recipe, optimizer, data, settings, generator, warm) | {"epoch": epoch}
+        parts = yield EpochWork(model, recipe, optimizer, generator, settings.batch_size, epoch, warm)
+        row = epoch_row(model, data, settings, parts, warm) | {"epoch": epoch}
         if not math.isfinite(row["loss"]):
             kept = (
                 f"the checkpoint of epoch {len(history)} is kept ({checkpoint.path})"
@@ -432,69 +529,145 @@ def fit(spec: RunSpec, model, data: Data, device: str) -> tuple[list[dict], int]
     return history, best["epoch"] if settings.restore_best else history[-1]["epoch"]
 
 
-def run_epoch(model, recipe: Recipe, optimizer, data: Data, settings, generator, warm: bool) -> dict:
-    """Train one epoch, then validate and log the spectrum; training and evaluation timed apart."""
+def epoch_row(model, data: Data, settings: TrainSettings, parts: dict, warm: bool) -> dict:
+    """An epoch's row of epochs.csv from its loss parts: validation and the spectrum, and the time spent
+    training (the run's share of its stack's epoch) and evaluating."""
     start = time.perf_counter()
-    model.train()
-    parts = train_epoch(model, recipe, optimizer, data, settings, generator, warm)
-    trained = time.perf_counter()
     model.eval()
     # a diverged loss (NaN, inf) has left non-finite weights: nothing to validate, fit() stops the run
     measured = math.isfinite(parts["loss"])
     row = parts | (validate(model, data, settings) | spectral_row(*model()) if measured else {})
+    trained, evaluated = row.pop("_seconds"), time.perf_counter() - start
     return row | {
         "phase": "warm" if warm else "tune",
-        "epoch_seconds": trained - start,
-        "eval_seconds": time.perf_counter() - trained,
-        "_wall": time.perf_counter() - start,
+        "epoch_seconds": trained,
+        "eval_seconds": evaluated,
+        "_wall": trained + evaluated,
     }
 
 
 def run(spec: RunSpec, data: Data | None = None, keep_checkpoint: bool = False) -> dict:
-    """Train (or fit) one (dataset, model, recipe, seed); write epochs.csv, embeddings.npz, metrics.json.
+    """Train (or fit) one (dataset, model, recipe, seed): a stack of one (run_stack). Returns its metrics."""
+    (outcome,) = run_stack([spec], data, keep_checkpoint)
+    if isinstance(outcome, Exception):
+        raise outcome
+    return outcome
 
-    `data`: the run's split, already loaded on its device (the runs of a group share one load, see
-    specrec.groups). `keep_checkpoint`: leave the last checkpoint, so that a group killed later resumes this
-    finished run at once instead of training it again."""
-    settings = spec.settings
-    set_threads(spec.threads)
+
+def run_stack(
+    specs: list[RunSpec], data: Data | None = None, keep_checkpoint: bool = False
+) -> list[dict | LossDiverged]:
+    """Train (or fit) runs of one split, writing each one's epochs.csv, embeddings.npz, metrics.json,
+    per_user.parquet and top_lists.npz. Runs of the same `stack_key` train as one stack (train_together);
+    others one after another. Returns each run's metrics, or the LossDiverged of a run whose loss diverged
+    (the other runs go on without it).
+
+    `data`: the split, already loaded on its device (the runs of a group share one load, see
+    specrec.groups). `keep_checkpoint`: leave each run's last checkpoint, so that a group killed later
+    resumes its finished runs at once instead of training them again."""
+    first = specs[0]
+    set_threads(first.threads)
     keep_freed_memory()
-    seed_everything(spec.seed)
-    device = pick_device(settings.device)
+    device = pick_device(first.settings.device)
     if data is None:
-        data = load_data(spec.split_dir, device)
+        data = load_data(first.split_dir, device)
+    models = [build_model(spec, data, device) for spec in specs]
+    started = time.perf_counter()
+    trained = [run for run, model in enumerate(models) if model.trainable]
+    fits = {run: fit(specs[run], models[run], data, device) for run in trained}
+    outcomes = train_together(fits, [stack_key(spec) for spec in specs], data)
+    train_seconds = (time.perf_counter() - started) / len(specs)  # a run's share of the stack's time
+    results = []
+    for run, (spec, model) in enumerate(zip(specs, models, strict=True)):
+        outcome = outcomes[run] if model.trainable else fitted(model, data, spec.settings)
+        if isinstance(outcome, LossDiverged):
+            results.append(outcome)
+            continue
+        history, best_epoch = outcome
+        metrics, per_user, top_lists = final_metrics(spec, model, data, device)
+        metrics |= {
+            "best_epoch": best_epoch,
+            "epochs_run": len(history) if model.trainable else 0,
+            "train_seconds": train_seconds,
+            "flags": run_flags(spec, history, data, device) if model.trainable else [],
+        }
+        write_outputs(spec, model, history, metrics, per_user, top_lists)
+        if not keep_checkpoint:
+            checkpoint_path(spec).unlink(missing_ok=True)
+        results.append(metrics)
+    return results
+
+
+def build_model(spec: RunSpec, data: Data, device: str):
+    """The run's model, initialised from the run's seed as it would be alone."""
     check_cutoffs(spec, data)
-    model = MODELS[spec.model](
+    seed_everything(spec.seed)
+    return MODELS[spec.model](
         data.split.n_users,
         data.split.n_items,
-        dim=settings.dim,
-        init_std=settings.init_std,  # a recipe may bring its paper's (StableRankReg: N(0, 1))
+        dim=spec.settings.dim,
+        init_std=spec.settings.init_std,  # a recipe may bring its paper's (StableRankReg: N(0, 1))
         train_users=data.train.pairs()[0],
         train_items=data.train.indices,
         **model_options(spec),
     ).to(device)
-    started = time.perf_counter()
-    if model.trainable:
-        history, best_epoch = fit(spec, model, data, device)
-    else:
-        model.eval()
-        history = [
-            {"epoch": 0, "loss": float("nan")} | validate(model, data, settings) | spectral_row(*model())
-        ]
-        history[0] |= {"epoch_seconds": 0.0, "eval_seconds": 0.0, "elapsed_seconds": 0.0}
-        best_epoch = 0
-    train_seconds = time.perf_counter() - started
-    metrics, per_user, top_lists = final_metrics(spec, model, data, device)
-    metrics |= {
-        "best_epoch": best_epoch,
-        "epochs_run": len(history) if model.trainable else 0,
-        "train_seconds": train_seconds,
-        "flags": run_flags(spec, history, data, device) if model.trainable else [],
-    }
-    write_outputs(spec, model, history, metrics, per_user, top_lists)
-    if not keep_checkpoint:
-        checkpoint_path(spec).unlink(missing_ok=True)
-    return metrics
+
+
+def fitted(model, data: Data, settings: TrainSettings) -> tuple[list[dict], int]:
+    """The one history row of a model that is fitted, not trained (popularity)."""
+    model.eval()
+    row = {"epoch": 0, "loss": float("nan")} | validate(model, data, settings) | spectral_row(*model())
+    return [row | {"epoch_seconds": 0.0, "eval_seconds": 0.0, "elapsed_seconds": 0.0}], 0
+
+
+def stack_key(spec: RunSpec) -> str | None:
+    """Runs with the same key train as one stack: the same split, seed, model and batches (base loss,
+    sampler, negatives, batching, batch size), with a model, loss and terms that keep the runs of a stack
+    apart (`stackable`). They may differ in everything else: optimiser settings (lr, weight decay, decay),
+    terms (gammas, warm starts), initialisation and epochs. None: the run trains alone."""
+    recipe = spec.recipe
+    if not recipe:
+        return None
+    parts = [MODELS[spec.model], LOSSES[recipe["loss"]["name"]]]
+    parts += [REGULARIZERS[term["name"]] for term in recipe["regularizers"]]
+    if not all(getattr(part, "stackable", False) for part in parts):
+        return None
+    batches = [recipe["loss"], *(recipe.get(key) for key in ("n_negatives", "sampler", "batching"))]
+    settings = spec.settings
+    shared = [spec.split_dir, spec.seed, spec.model, spec.model_options, batches, settings.batch_size]
+    return json.dumps([*shared, settings.dim, settings.device], sort_keys=True, default=str)
+
+
+def train_together(
+    fits: dict[int, Generator], keys: list[str | None], data: Data
+) -> dict[int, tuple | LossDiverged]:
+    """Drive the fits of several runs epoch by epoch: the runs of one stack key that are at the same epoch
+    with the same random stream train that epoch as one stack (train_epoch); a run leaves the stack when
+    it stops early or its epochs are done, and a run whose loss diverges leaves with its LossDiverged.
+    (Runs of one key are at different points only when a killed stack resumes from checkpoints written
+    one after another: each such point then trains as a stack of its own.)"""
+    outcomes, waiting = {}, {}
+
+    def advance(run: int, parts: dict | None) -> None:
+        try:
+            waiting[run] = fits[run].send(parts)
+        except StopIteration as done:
+            outcomes[run] = done.value
+        except LossDiverged as error:
+            outcomes[run] = error
+
+    for run in fits:
+        advance(run, None)
+    while waiting:
+        stacks: dict[tuple, list[int]] = {}
+        for run, work in waiting.items():
+            key = keys[run] or f"alone {run}"
+            stacks.setdefault((key, work.epoch, bytes(work.generator.get_state().numpy())), []).append(run)
+        works, waiting = waiting, {}
+        for runs in stacks.values():
+            for run, parts in zip(runs, train_epoch([works[run] for run in runs], data), strict=True):
+                advance(run, parts)
+    return outcomes
 
 
 def checkpoint_path(spec: RunSpec) -> Path:

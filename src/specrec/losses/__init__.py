@@ -54,7 +54,9 @@ class Batch:
     """One mini-batch of (user, positive item) pairs with everything a loss may need.
 
     user_emb, item_emb: (B x d) embeddings of the pairs; negative_emb: (B x n x d) per positive, (n x d)
-    shared by the batch, or None. The full tables and the training index are there for losses that look
+    shared by the batch, or None. Runs trained as a stack (specrec.train) have one more leading dimension
+    on every embedding and table, the run: a loss that reduces each run apart (`stackable = True`) gives
+    one value per run. The full tables and the training index are there for losses that look
     beyond the pairs (in-batch uniqueness, DirectSpec+'s adaptive temperatures).
     """
 
@@ -83,10 +85,10 @@ class Batch:
         return torch.unique(torch.cat([self.items, self.negatives.reshape(-1)]))
 
     def unique_user_emb(self) -> torch.Tensor:
-        return self.user_table[self.unique_users]
+        return self.user_table[..., self.unique_users, :]  # a stack of runs' tables: each run's rows
 
     def unique_item_emb(self) -> torch.Tensor:
-        return self.item_table[self.unique_items]
+        return self.item_table[..., self.unique_items, :]
 
 
 @dataclass

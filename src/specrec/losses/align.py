@@ -20,8 +20,9 @@ class Align:
     """
 
     needs_negatives = False
+    stackable = True
 
     def __call__(self, batch: Batch) -> dict[str, torch.Tensor]:
         users = F.normalize(batch.user_emb, dim=-1)
         items = F.normalize(batch.item_emb, dim=-1)
-        return {"align": (users - items).square().sum(-1).mean()}
+        return {"align": (users - items).square().sum(-1).mean(-1)}

@@ -33,9 +33,9 @@ def pair_scores(batch: Batch) -> tuple[torch.Tensor, torch.Tensor]:
 
 def embedding_l2(batch: Batch) -> torch.Tensor:
     """½ (‖E_u‖² + ‖E_i‖² + ‖E_neg‖²) / B over the batch's rows: KGCN's λ·L2 restricted to the batch."""
-    total = batch.user_emb.square().sum() + batch.item_emb.square().sum()
-    if batch.negative_emb is not None:
-        total = total + batch.negative_emb.square().sum()
+    runs = batch.user_emb.ndim - 2  # a stack of runs has one more leading dimension: one sum per run
+    rows = [batch.user_emb, batch.item_emb] + ([batch.negative_emb] if batch.negative_emb is not None else [])
+    total = sum(part.square().flatten(runs).sum(-1) for part in rows)
     return total / (2 * batch.users.numel())
 
 
@@ -56,13 +56,14 @@ class BinaryCrossEntropy:
 
     l2: float = 0.0
     needs_negatives = True
+    stackable = True
 
     def __post_init__(self) -> None:
         require(self, non_negative=("l2",))
 
     def __call__(self, batch: Batch) -> dict[str, torch.Tensor]:
         positive, negative = pair_scores(batch)
-        parts = {"bce": (F.softplus(-positive).squeeze(1) + F.softplus(negative).mean(1)).mean()}
+        parts = {"bce": (F.softplus(-positive).squeeze(-1) + F.softplus(negative).mean(-1)).mean(-1)}
         if self.l2:
             parts["l2"] = self.l2 * embedding_l2(batch)
         return parts

@@ -18,11 +18,12 @@ class SampledSoftmax:
 
     temperature: float = 1.0
     needs_negatives = True
+    stackable = True
 
     def __post_init__(self) -> None:
         require(self, positive=("temperature",))
 
     def __call__(self, batch: Batch) -> dict[str, torch.Tensor]:
         positive, negative = dot_scores(batch)
-        logits = torch.cat([positive, negative], dim=1) / self.temperature
-        return {"ssm": -F.log_softmax(logits, dim=1)[:, 0].mean()}
+        logits = torch.cat([positive, negative], dim=-1) / self.temperature
+        return {"ssm": -F.log_softmax(logits, dim=-1)[..., 0].mean(-1)}

@@ -100,6 +100,7 @@ class LightGCN(nn.Module):
     """
 
     trainable = True
+    stackable = True  # its forward gives the tables: runs of it can train as a stack
 
     def __init__(
         self,

@@ -11,6 +11,7 @@ from specrec.models import MODELS
 @MODELS.register("mf")
 class MatrixFactorization(nn.Module):
     trainable = True
+    stackable = True  # its forward gives the tables: runs of it can train as a stack
 
     def __init__(self, n_users: int, n_items: int, dim: int = 64, init_std: float = 0.1, **_: object):
         super().__init__()
