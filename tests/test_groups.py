@@ -65,38 +65,59 @@ def alone(job: GroupJob, name: str, folder: Path):
     analyse(job, run_spec)
 
 
-def same_files(group_dir: Path, alone_dir: Path, rtol: float = 0.0) -> None:
-    """Every file of the run equal (rtol 0: bit for bit), timings and provenance aside."""
-    exact = {"check_exact": True} if rtol == 0 else {"check_exact": False, "rtol": rtol, "atol": 1e-6}
+def same_files(group_dir: Path, alone_dir: Path) -> None:
+    """Every file of the run equal bit for bit, timings and provenance aside."""
     epochs = [pd.read_csv(d / "epochs.csv").drop(columns=TIMES) for d in (group_dir, alone_dir)]
-    pd.testing.assert_frame_equal(*epochs, **exact)
+    pd.testing.assert_frame_equal(*epochs, check_exact=True)
     metrics = [json.loads((d / "metrics.json").read_text()) for d in (group_dir, alone_dir)]
     for record in metrics:
         del record["train_seconds"], record["provenance"]
-    assert_close(*metrics, rtol)
+    assert metrics[0] == metrics[1]
     for name in ("embeddings.npz", "top_lists.npz"):
         with np.load(group_dir / name) as grouped, np.load(alone_dir / name) as single:
-            for key in single.files:
-                np.testing.assert_allclose(grouped[key], single[key], rtol=rtol, atol=1e-5 if rtol else 0)
+            assert all(np.array_equal(grouped[key], single[key]) for key in single.files), name
     per_user = [pd.read_parquet(d / "per_user.parquet") for d in (group_dir, alone_dir)]
-    pd.testing.assert_frame_equal(*per_user, **exact)
-    for name in ("spectrum.json", "diversity.json"):
-        assert_close(*(json.loads((d / name).read_text()) for d in (group_dir, alone_dir)), rtol)
-    pd.testing.assert_frame_equal(*(pd.read_csv(d / "activity.csv") for d in (group_dir, alone_dir)), **exact)
+    pd.testing.assert_frame_equal(*per_user)
+    for name in ("spectrum.json", "diversity.json", "activity.csv"):
+        assert (group_dir / name).read_text() == (alone_dir / name).read_text(), name
 
 
-def assert_close(got, expected, rtol: float, where: str = "") -> None:
-    """Nested JSON values equal, numbers within rtol."""
+RTOL = 1e-4  # the embeddings, losses and spectra of a stacked run against the run alone (float rounding)
+RANK_ATOL = 5e-3  # its ranking metrics: rounding may swap near-tied items in a user's ranking
+
+
+def close_files(group_dir: Path, alone_dir: Path) -> None:
+    """A stacked run's files against the run alone: the same epochs and settings, the embeddings, losses and
+    spectrum within float rounding, the ranking metrics within a few swapped near-ties. (Its top lists and
+    per-user files come from these embeddings through the same code as the run alone's.)"""
+    epochs = [pd.read_csv(d / "epochs.csv").drop(columns=TIMES) for d in (group_dir, alone_dir)]
+    ranking = [column for column in epochs[1] if column.startswith("valid_")]
+    close = {"check_exact": False, "rtol": RTOL, "atol": 1e-6}
+    pd.testing.assert_frame_equal(*(frame.drop(columns=ranking) for frame in epochs), **close)
+    pd.testing.assert_frame_equal(*(frame[ranking] for frame in epochs), check_exact=False, atol=RANK_ATOL)
+    metrics = [json.loads((d / "metrics.json").read_text()) for d in (group_dir, alone_dir)]
+    for record in metrics:
+        del record["train_seconds"], record["provenance"]
+    assert_close(*metrics, atol=RANK_ATOL)
+    with np.load(group_dir / "embeddings.npz") as grouped, np.load(alone_dir / "embeddings.npz") as single:
+        for key in single.files:
+            np.testing.assert_allclose(grouped[key], single[key], rtol=RTOL, atol=1e-5)
+    spectra = [json.loads((d / "spectrum.json").read_text()) for d in (group_dir, alone_dir)]
+    assert_close(*spectra, rtol=RTOL)
+
+
+def assert_close(got, expected, rtol: float = 0.0, atol: float = 0.0, where: str = "") -> None:
+    """Nested JSON values equal, numbers within rtol and atol."""
     if isinstance(expected, dict):
         assert got.keys() == expected.keys(), where
         for key in expected:
-            assert_close(got[key], expected[key], rtol, f"{where}.{key}")
+            assert_close(got[key], expected[key], rtol, atol, f"{where}.{key}")
     elif isinstance(expected, list):
         assert len(got) == len(expected), where
         for index, (one, other) in enumerate(zip(got, expected, strict=True)):
-            assert_close(one, other, rtol, f"{where}[{index}]")
-    elif isinstance(expected, float) and rtol:
-        assert got == pytest.approx(expected, rel=rtol, abs=1e-6, nan_ok=True), where
+            assert_close(one, other, rtol, atol, f"{where}[{index}]")
+    elif isinstance(expected, float):
+        assert got == pytest.approx(expected, rel=rtol, abs=atol, nan_ok=True), where
     else:
         assert got == expected, where
 
@@ -120,8 +141,8 @@ def test_a_run_trained_in_a_group_equals_the_run_alone(split_dir, item_data, tmp
         for name in names:
             alone(job, name, tmp_path / "alone" / name)
             # a run alone runs the very same operations; a stack's batched ones may round apart
-            rtol = 1e-4 if stacked and len(names) > 1 else 0.0
-            same_files(tmp_path / "group" / name, tmp_path / "alone" / name, rtol)
+            compare = close_files if stacked and len(names) > 1 else same_files
+            compare(tmp_path / "group" / name, tmp_path / "alone" / name)
             assert sorted(p.name for p in (tmp_path / "group" / name).iterdir()) == sorted(RUN_FILES)
     assert not any((tmp_path / "group" / "checkpoints").rglob("checkpoint.pt"))  # the group is written
     epochs_run = {name: json.loads((tmp_path / "group" / name / "metrics.json").read_text())["epochs_run"]
