@@ -143,9 +143,7 @@ def train_group(job: GroupJob) -> list[dict]:
     device = pick_device(first.settings.device)
     data = load_data(first.split_dir, device)
     results, failed = [], set()
-    for number, specs in enumerate(
-        stacks(job.runs) if stacking(job.stack, device) else [[r] for r in job.runs], 1
-    ):
+    for number, specs in enumerate(stacks(job.runs, stacking(job.stack, device)), 1):
         log.info("stack %d: %s", number, ", ".join(spec.recipe_name for spec in specs))
         for spec, outcome in zip(specs, run_stack(specs, data, keep_checkpoint=True), strict=True):
             if isinstance(outcome, LossDiverged):
@@ -173,8 +171,11 @@ def stacking(choice: str, device: str) -> bool:
     return choice == "always" or (choice == "auto" and device.startswith("cuda"))
 
 
-def stacks(runs: list[RunSpec]) -> list[list[RunSpec]]:
-    """The group's runs by stack key, in order of their first run; a run without a key is a stack alone."""
+def stacks(runs: list[RunSpec], together: bool = True) -> list[list[RunSpec]]:
+    """The group's runs by stack key, in order of their first run; a run without a key, or every run where
+    runs do not train together, is a stack alone."""
+    if not together:
+        return [[spec] for spec in runs]
     by_key: dict[str, list[RunSpec]] = {}
     for number, spec in enumerate(runs):
         by_key.setdefault(stack_key(spec) or f"alone {number}", []).append(spec)

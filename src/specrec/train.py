@@ -469,7 +469,6 @@ def fit(spec: RunSpec, model, data: Data, device: str) -> Generator[EpochWork, d
         log.info("resuming %s from epoch %d", spec.run_dir, len(history))
     epochs = settings.epochs
     progress = tqdm(range(len(history) + 1, epochs + 1), desc=str(spec.run_dir), mininterval=2.0)
-    parent = os.getppid()  # Snakemake: should it die, an orphaned job stops at the next epoch
     for epoch in progress:
         if history and history[-1]["phase"] == "tune" and best["bad"] >= settings.patience:
             break  # checked here rather than after the epoch, so that a resumed run stops too
@@ -519,11 +518,6 @@ def fit(spec: RunSpec, model, data: Data, device: str) -> Generator[EpochWork, d
                 "best": best,
             }
         )
-        if os.getppid() != parent:
-            raise TrainingError(
-                f"{spec.run_dir}: the process that started this job is gone (Snakemake was stopped); the "
-                f"checkpoint of epoch {epoch} is saved and the next run resumes from it"
-            )
     if settings.restore_best:
         model.load_state_dict(best["weights"])
     return history, best["epoch"] if settings.restore_best else history[-1]["epoch"]
@@ -647,6 +641,7 @@ def train_together(
     (Runs of one key are at different points only when a killed stack resumes from checkpoints written
     one after another: each such point then trains as a stack of its own.)"""
     outcomes, waiting = {}, {}
+    parent = os.getppid()  # Snakemake: should it die, an orphaned job stops after the epoch
 
     def advance(run: int, parts: dict | None) -> None:
         try:
@@ -667,6 +662,11 @@ def train_together(
         for runs in stacks.values():
             for run, parts in zip(runs, train_epoch([works[run] for run in runs], data), strict=True):
                 advance(run, parts)
+        if os.getppid() != parent:  # checked once every run of the epoch has saved its checkpoint
+            raise TrainingError(
+                "the process that started this job is gone (Snakemake was stopped); each run's checkpoint of "
+                "its last epoch is saved and the next run resumes from it"
+            )
     return outcomes
 
 
