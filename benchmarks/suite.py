@@ -10,7 +10,8 @@ python benchmarks/suite.py --mirror ../shared/data
 3. text_encoding.py: items/s of specrec's encoder against a bare SentenceTransformer.encode.
 4. versus_recbole.py: side by side with RecBole 1.2.1 (installed once into benchmarks/.recbole-env).
 5. stack_throughput.py: MF-BPR and LightGCN-BPR on ML-1M, 4 runs as one stack against one after another.
-6. study_throughput.py: paper3_quick at seed 123, end to end, one run per training job against groups of 4.
+6. compiled_losses.py: MF-BPR and MF-SSM on ML-1M, losses eager against compiled (`train.compile`).
+7. study_throughput.py: paper3_quick at seed 123, end to end, one run per training job against groups of 4.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from specrec.io import write_csv
 ROOT = Path(__file__).resolve().parent.parent
 SPLITS = [ROOT / "results/data/ml-1m/split/seed123", ROOT / "results/data/gowalla/split/seed123"]
 TEXT = "results/data/ml-1m/text/all-MiniLM-L6-v2.npy"
-PARTS = ("noop", "epochs", "text", "recbole", "stacks", "study")
+PARTS = ("noop", "epochs", "text", "recbole", "stacks", "compile", "study")
 
 
 def main() -> None:
@@ -67,6 +68,10 @@ def main() -> None:
         section("runs trained as one stack against one after another")
         script = ["benchmarks/stack_throughput.py", str(SPLITS[0]), "--sizes", "1", "4"]
         run([sys.executable, *script, *threads, "--csv", str(args.out / "stack_throughput.csv")])
+    if "compile" in args.parts:
+        section("losses through torch.compile against eager")
+        script = ["benchmarks/compiled_losses.py", str(SPLITS[0]), "--runs", "mf:bpr", "mf:ssm"]
+        run([sys.executable, *script, *threads, "--csv", str(args.out / "compiled_losses.csv")])
     if "study" in args.parts:
         section("a whole study, one run per training job against groups")
         script = ["benchmarks/study_throughput.py", "--mirror", args.mirror, "--seeds", "123"]

@@ -14,6 +14,7 @@ import torch
 
 import specrec.train as train_module
 from specrec.groups import RUN_FILES, GroupJob, analyse, group_runs, stacking, stacks, train_group
+from specrec.runtime import compiler_available
 from specrec.train import run
 from test_train import spec
 
@@ -56,10 +57,10 @@ def group_job(
     )  # fmt: skip
 
 
-def alone(job: GroupJob, name: str, folder: Path):
+def alone(job: GroupJob, name: str, folder: Path, **changes):
     """The same run as its own job would train it: its own load of the split, nothing before it."""
     run_spec = replace(
-        next(r for r in job.runs if r.recipe_name == name), run_dir=folder, checkpoint_dir=None
+        next(r for r in job.runs if r.recipe_name == name), run_dir=folder, checkpoint_dir=None, **changes
     )
     run(run_spec)
     analyse(job, run_spec)
@@ -155,6 +156,20 @@ def test_stacking_is_on_a_gpu_unless_the_config_says_otherwise():
     assert [stacking(choice, "cuda:1") for choice in ("auto", "always", "never")] == [True, True, False]
     with pytest.raises(ValueError, match="train.stack = 'yes': valid values are auto, always, never"):
         stacking("yes", "cpu")
+
+
+@pytest.mark.skipif(not compiler_available("cpu"), reason="torch.compile needs a C++ compiler")
+def test_compiled_losses_and_regularisers_train_what_the_eager_ones_train(split_dir, item_data, tmp_path):  # noqa: F811
+    members = {name: MEMBERS[name] for name in ("bpr", "bpr+sr_warm", "directau+unif_warm~lr=0.01")}
+    job = group_job(split_dir, tmp_path / "group", item_data, "mf", members, epochs=4)
+    job.runs = [replace(run_spec, compile=True) for run_spec in job.runs]
+    torch._dynamo.reset()
+    train_group(job)  # a stack of two and a run alone
+    graphs = torch._dynamo.utils.counters["stats"]["unique_graphs"]
+    assert graphs >= 4, graphs  # each loss and regulariser went through the compiler
+    for name in members:
+        alone(job, name, tmp_path / "eager" / name, compile=False)
+        close_files(tmp_path / "group" / name, tmp_path / "eager" / name)
 
 
 def test_a_killed_group_resumes_its_finished_runs_without_training_them_and_its_stack_from_checkpoints(

@@ -446,3 +446,23 @@ def test_a_job_never_takes_more_threads_than_the_cpus_it_may_run_on(monkeypatch)
         assert set_threads(0) == 1
     finally:
         torch.set_num_threads(before)
+
+
+def test_train_compile_without_a_compiler_trains_eagerly_and_says_so(
+    split_dir, tmp_path, monkeypatch, caplog
+):
+    from specrec import runtime
+    from specrec.recipes import Recipe
+
+    compiled = []
+    monkeypatch.setattr(Recipe, "compile", lambda recipe: compiled.append(recipe))
+    monkeypatch.setenv("CXX", "no-such-c++")
+    runtime.compiler_available.cache_clear()
+    try:
+        eager = run(spec(split_dir, tmp_path / "eager", epochs=2))
+        with caplog.at_level("WARNING", logger="specrec"):
+            asked = run(replace(spec(split_dir, tmp_path / "asked", epochs=2), compile=True))
+    finally:
+        runtime.compiler_available.cache_clear()
+    assert not compiled and "without a C++ compiler ('no-such-c++'" in caplog.text
+    assert asked["test"] == eager["test"]

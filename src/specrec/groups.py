@@ -120,6 +120,7 @@ class GroupJob:
                     run_dir=folder / name,
                     settings=settings,
                     threads=job.threads,
+                    compile=params.settings["compile"],
                     model_options=dict(params.model_options),
                     # outside the outputs: Snakemake deletes a failed job's outputs, resume points must stay
                     checkpoint_dir=Path(CHECKPOINT_FOLDER.format(recipe=name, **identity)),

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import ctypes
+import functools
 import logging
 import os
 import platform
 import random
+import shutil
 import subprocess
 import sys
 from importlib import metadata
@@ -36,6 +38,25 @@ def set_threads(threads: int) -> int:
     threads = max(1, min(int(threads), available))
     torch.set_num_threads(threads)
     return threads
+
+
+@functools.cache
+def compiler_available(device: str) -> bool:
+    """Whether torch.compile can build kernels for `device`: a C++ compiler for a CPU (inductor writes C++),
+    Triton for a GPU. Where it cannot, training stays eager and says so once (`train.compile`)."""
+    if device.startswith("cuda"):
+        from torch.utils._triton import has_triton
+
+        found, needs = has_triton(), "Triton (pip install triton)"
+    else:
+        compiler = os.environ.get("CXX", "c++")
+        found = shutil.which(compiler) is not None
+        needs = f"a C++ compiler ({compiler!r}: set CXX or install g++)"
+    if not found:
+        logging.getLogger("specrec").warning(
+            "train.compile is on, but torch.compile cannot build kernels without %s: training is eager", needs
+        )
+    return found
 
 
 # glibc mallopt parameters (malloc.h)

@@ -34,7 +34,14 @@ from specrec.kg import load_kg, neighbour_sample
 from specrec.losses import LOSSES, REGULARIZERS, Batch, TermContext
 from specrec.models import MODELS
 from specrec.recipes import SETTING_KEYS, Recipe
-from specrec.runtime import keep_freed_memory, pick_device, provenance, seed_everything, set_threads
+from specrec.runtime import (
+    compiler_available,
+    keep_freed_memory,
+    pick_device,
+    provenance,
+    seed_everything,
+    set_threads,
+)
 from specrec.samplers import SAMPLERS
 from specrec.spectral import effective_rank, stable_rank
 
@@ -57,7 +64,7 @@ EPOCH_COLUMNS = [
 ]
 
 
-SCHEDULING_KEYS = ("threads", "group_size", "stack")
+SCHEDULING_KEYS = ("threads", "group_size", "stack", "compile")
 
 
 @dataclass
@@ -81,7 +88,7 @@ class TrainSettings:
 
     @classmethod
     def from_config(cls, section: dict) -> TrainSettings:
-        # `threads`, `group_size` and `stack` are scheduling choices of the workflow, not part of a run
+        # `threads`, `group_size`, `stack` and `compile` are choices of how to run, not part of a run
         settings = {key: value for key, value in section.items() if key not in SCHEDULING_KEYS}
         unknown = set(settings) - set(cls.__dataclass_fields__)
         if unknown:
@@ -102,6 +109,7 @@ class RunSpec:
     run_dir: Path
     settings: TrainSettings
     threads: int = 1
+    compile: bool = False  # train.compile: the recipe's loss and regularisers through torch.compile
     model_options: dict = field(default_factory=dict)
     checkpoint_dir: Path | None = None  # outside the run's outputs, so Snakemake never deletes it
     item_meta: Path | None = None  # items.parquet: for terms built from metadata (paper 1's pairs)
@@ -451,6 +459,8 @@ def fit(spec: RunSpec, model, data: Data, device: str) -> Generator[EpochWork, d
     """
     settings = spec.settings
     recipe = Recipe.from_resolved(spec.recipe, spec.term_context())
+    if spec.compile and compiler_available(device):
+        recipe.compile()
     for module in recipe.modules():
         module.to(device)
     optimizer = make_optimizer(model, recipe, settings)
