@@ -13,7 +13,17 @@ import pytest
 import torch
 
 import specrec.train as train_module
-from specrec.groups import RUN_FILES, GroupJob, analyse, group_runs, stacking, stacks, train_group
+from specrec.groups import (
+    GROUP_SIZES,
+    RUN_FILES,
+    GroupJob,
+    analyse,
+    group_runs,
+    stacking,
+    stacks,
+    train_group,
+)
+from specrec.groups import group_size as group_size_of
 from specrec.runtime import compiler_available
 from specrec.train import run
 from test_train import spec
@@ -221,6 +231,15 @@ def test_runs_are_grouped_by_dataset_model_seed_and_base_recipe():
     assert groups.members("d", "mf", "bpr~lr=1", 1) == ["bpr~lr=1"]
     with pytest.raises(ValueError, match="train.group_size = 0"):
         group_runs(runs, size=0)
+
+
+def test_group_size_auto_is_small_on_a_cpu_and_large_on_a_gpu():
+    def size(group_size="auto", device="auto", gpu=0):
+        return group_size_of({"group_size": group_size, "device": device}, {"gpu": gpu})
+
+    assert size() == GROUP_SIZES["cpu"] == 4 and size(device="cpu", gpu=1) == 4
+    assert size(gpu=1) == size(device="cuda") == size(device="cuda:1") == GROUP_SIZES["gpu"] == 16
+    assert size(group_size=2, gpu=1) == 2 and size(group_size="3") == 3
 
 
 def test_a_run_whose_loss_diverges_fails_alone_and_the_group_goes_on(

@@ -67,6 +67,24 @@ class Groups:
         return self.members_of.get((dataset, model, group, int(seed)), [group])
 
 
+# train.group_size: auto, by where training runs. On a CPU a group saves each run's process start, imports,
+# data loading and analysis jobs, and a run is mostly its epochs: small groups keep every core busy to the
+# end. On a GPU a group is also the most runs one stack can hold, and a stack of K runs launches each kernel
+# of a step once for all K (README "Runs trained together"); 16 runs of MF or LightGCN on Gowalla hold about
+# 1.2 GB of tables, gradients and Adam state. (Not yet measured on a GPU: benchmarks/stack_throughput.py.)
+GROUP_SIZES = {"cpu": 4, "gpu": 16}
+
+
+def group_size(train: dict, train_resources: dict) -> int:
+    """The config's train.group_size; `auto` is GROUP_SIZES' size for where training runs: a GPU where
+    train.device names one, or is `auto` and the training job asks for a GPU (job_resources)."""
+    size, device = train["group_size"], train["device"]
+    if size != "auto":
+        return int(size)
+    on_gpu = device.startswith("cuda") or (device == "auto" and int(train_resources.get("gpu") or 0) > 0)
+    return GROUP_SIZES["gpu" if on_gpu else "cpu"]
+
+
 def group_runs(runs: Sequence[dict], size: int) -> Groups:
     """Chunk the runs (run_targets' dicts) of each dataset, model, seed and base recipe into groups of at
     most `size`, in the order given."""

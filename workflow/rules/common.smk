@@ -2,7 +2,7 @@ from pathlib import Path
 
 from snakemake.utils import validate
 
-from specrec.groups import FAILED, GROUP_FOLDER, RUN_FILES, group_runs
+from specrec.groups import FAILED, GROUP_FOLDER, RUN_FILES, group_runs, group_size
 from specrec.runs import RUN_FOLDER, recipe_of, reference_of
 from specrec.models import MODELS
 from specrec.outputs import FIGURES, HEADLINE, TABLE_FORMATS, TABLES
@@ -29,14 +29,16 @@ validate(config, "../schemas/config.schema.yaml")
 check_config(config)
 
 RUNS = run_targets(config)  # one dict per (dataset, model, recipe, seed)
-# the runs each training job trains
-GROUPS = group_runs(RUNS, config["train"]["group_size"])
 GPU_HERE = nvidia_gpu_present()
 
 
 def rule_resources(rule):
     """A job's cluster request (gpu, cpus_per_gpu, mem_mb, runtime) from the config's `resources`."""
     return job_resources(config, rule, GPU_HERE)
+
+
+# the runs each training job trains
+GROUPS = group_runs(RUNS, group_size(config["train"], rule_resources("train")))
 
 
 TEXT_SLUG = text_model_slug(config["text"]["model"])
