@@ -119,10 +119,12 @@ class GroupJob:
 
     @classmethod
     def from_job(cls, job) -> GroupJob:
-        """Wildcards name the group, params carry each member's resolved recipe, the config's train
-        settings and model options; inputs are the files every member reads."""
+        """Wildcards name the group, params carry each member's resolved recipe, the train settings its
+        results depend on (run_settings) and model options; how the runs train (stack, compile) is read from
+        the config; inputs are the files every member reads."""
         wildcards, params, inputs = job.wildcards, job.params, job.input
         settings = TrainSettings.from_config(params.settings)
+        how = job.config["train"]
         folder = Path(job.output.group)
         text = Path(inputs.text) if inputs.text else None
         identity = {"dataset": wildcards.dataset, "model": wildcards.model, "seed": int(wildcards.seed)}
@@ -138,7 +140,7 @@ class GroupJob:
                     run_dir=folder / name,
                     settings=settings,
                     threads=job.threads,
-                    compile=params.settings["compile"],
+                    compile=how["compile"],
                     model_options=dict(params.model_options),
                     # outside the outputs: Snakemake deletes a failed job's outputs, resume points must stay
                     checkpoint_dir=Path(CHECKPOINT_FOLDER.format(recipe=name, **identity)),
@@ -148,7 +150,7 @@ class GroupJob:
                 )
             )
         files = (Path(inputs.test), Path(inputs.train), Path(inputs.item_meta), text)
-        return cls(runs, *files, list(params.ks), params.settings["stack"])
+        return cls(runs, *files, list(params.ks), how["stack"])
 
 
 def train_group(job: GroupJob) -> list[dict]:

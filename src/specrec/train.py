@@ -67,6 +67,13 @@ EPOCH_COLUMNS = [
 SCHEDULING_KEYS = ("threads", "group_size", "stack", "compile")
 
 
+def run_settings(section: dict) -> dict:
+    """The config's `train:` section without the keys that choose how runs are trained (threads, group
+    size, stacking, compiling): what a run's results depend on. The train rule's params, so that a change of
+    threads, stacking or compiling trains no finished run again."""
+    return {key: value for key, value in section.items() if key not in SCHEDULING_KEYS}
+
+
 @dataclass
 class TrainSettings:
     """The `train:` section of the config (see config/README.md for each key)."""
@@ -88,8 +95,7 @@ class TrainSettings:
 
     @classmethod
     def from_config(cls, section: dict) -> TrainSettings:
-        # `threads`, `group_size`, `stack` and `compile` are choices of how to run, not part of a run
-        settings = {key: value for key, value in section.items() if key not in SCHEDULING_KEYS}
+        settings = run_settings(section)
         unknown = set(settings) - set(cls.__dataclass_fields__)
         if unknown:
             raise ValueError(f"unknown train settings {sorted(unknown)}")

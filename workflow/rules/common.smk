@@ -8,6 +8,7 @@ from specrec.models import MODELS
 from specrec.outputs import FIGURES, HEADLINE, TABLE_FORMATS, TABLES
 from specrec.losses.directspec import filter_point
 from specrec.recipes import resolve
+from specrec.train import run_settings
 from specrec.config import (
     check_config,
     job_resources,

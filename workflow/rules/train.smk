@@ -24,7 +24,8 @@ rule train:
     params:
         # the group's runs and their recipes, resolved from the config: a change of one reruns the group
         members=group_recipes,
-        settings=config["train"],
+        # what results depend on: a change of threads, stacking or compiling trains nothing again
+        settings=run_settings(config["train"]),
         model_options=model_options,
         ks=config["train"]["ks"],
     script:
