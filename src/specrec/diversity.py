@@ -287,8 +287,9 @@ def analyse_run(
     n_users = max(int(train_users.max()), int(scores["user"].max())) + 1
     counts = torch.as_tensor(np.bincount(train_users, minlength=n_users))
     bins, labels = activity_bins(counts)
-    values = {name: torch.as_tensor(scores[name].to_numpy()) for name in scores.columns}
-    activity = per_bin(values, torch.as_tensor(scores["user"].to_numpy()), bins, labels)
+    # copies: a parquet column's array is read-only, and torch warns when it wraps one
+    values = {name: torch.as_tensor(scores[name].to_numpy(copy=True)) for name in scores.columns}
+    activity = per_bin(values, values["user"], bins, labels)
     io.write_json(diversity_out, diversity)
     io.write_csv(activity_out, activity)
     return diversity, activity

@@ -102,8 +102,8 @@ def write_spectrum(embeddings_path, test_path, out_path, identity: dict) -> dict
     with np.load(embeddings_path) as arrays:
         user_table, item_table = torch.from_numpy(arrays["user"]), torch.from_numpy(arrays["item"])
     test = pd.read_parquet(test_path, columns=["user", "item"])
-    result = identity | analyse_embeddings(
-        user_table, item_table, test["user"].to_numpy(), test["item"].to_numpy()
-    )
+    # copies: a parquet column's array is read-only, and torch warns when it wraps one
+    users, items = (test[column].to_numpy(np.int64, copy=True) for column in ("user", "item"))
+    result = identity | analyse_embeddings(user_table, item_table, users, items)
     io.write_json(out_path, result)
     return result

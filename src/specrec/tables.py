@@ -191,7 +191,7 @@ def results_table(
         md["p (users)"] = table["p_users_wilcoxon"].map(_p_value)
     md["Best epoch"] = _fmt(table["best_epoch_mean"], 1)
     md["Train (s)"] = _fmt(table["train_seconds_mean"], 1)
-    table["flags"] = pd.Series(labels.map(cell_flags(runs)), index=table.index).fillna("")
+    table["flags"] = pd.Series(labels.map(cell_flags(runs)), index=table.index, dtype=object).fillna("")
     if table["flags"].astype(bool).any():
         md["Flags"] = table["flags"].map(lambda text: f"⚠ {text}" if text else "")
     numeric = [
