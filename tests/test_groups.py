@@ -24,6 +24,8 @@ from specrec.groups import (
     train_group,
 )
 from specrec.groups import group_size as group_size_of
+from specrec.losses import Batch
+from specrec.recipes import Recipe
 from specrec.runtime import compiler_available
 from specrec.train import run
 from test_train import spec
@@ -171,15 +173,40 @@ def test_stacking_is_on_a_gpu_unless_the_config_says_otherwise():
 @pytest.mark.skipif(not compiler_available("cpu"), reason="torch.compile needs a C++ compiler")
 def test_compiled_losses_and_regularisers_train_what_the_eager_ones_train(split_dir, item_data, tmp_path):  # noqa: F811
     members = {name: MEMBERS[name] for name in ("bpr", "bpr+sr_warm", "directau+unif_warm~lr=0.01")}
+    members["directspec_plus_adaptive"] = {}  # its temperatures come from a sparse product, left eager
     job = group_job(split_dir, tmp_path / "group", item_data, "mf", members, epochs=4)
     job.runs = [replace(run_spec, compile=True) for run_spec in job.runs]
     torch._dynamo.reset()
-    train_group(job)  # a stack of two and a run alone
+    torch._dynamo.utils.counters.clear()  # reset() keeps the counts of earlier tests
+    train_group(job)  # a stack of two and two runs alone
     graphs = torch._dynamo.utils.counters["stats"]["unique_graphs"]
-    assert graphs >= 4, graphs  # each loss and regulariser went through the compiler
+    assert graphs >= 5, graphs  # each loss and regulariser went through the compiler
+    breaks = torch._dynamo.utils.counters["graph_break"]
+    assert all("torch.compiler.disable" in reason for reason in breaks), list(breaks)
     for name in members:
         alone(job, name, tmp_path / "eager" / name, compile=False)
         close_files(tmp_path / "group" / name, tmp_path / "eager" / name)
+
+
+@pytest.mark.skipif(not compiler_available("cpu"), reason="torch.compile needs a C++ compiler")
+def test_a_group_of_more_runs_than_dynamos_recompile_limit_compiles_their_loss_once_or_twice():
+    # every run builds and compiles its own loss; their values differ (a temperature grid): a graph per run
+    # would reach Dynamo's limit of 8 per function, and the runs past it would train eagerly
+    runs = torch._dynamo.config.recompile_limit + 2
+    torch._dynamo.reset()
+    torch._dynamo.utils.counters.clear()  # reset() keeps the counts of earlier tests
+    generator = torch.Generator().manual_seed(0)
+    users, items, negatives = (
+        torch.randn(shape, generator=generator) for shape in ((16, 4), (16, 4), (16, 3, 4))
+    )
+    batch = Batch(torch.arange(16), torch.arange(16), users, items, None, negatives, users, items)
+    for run_number in range(runs):
+        recipe = Recipe.from_resolved({"loss": {"name": "ssm", "temperature": 0.1 * (run_number + 1)},
+                                       "regularizers": [], "n_negatives": 3})  # fmt: skip
+        eager = recipe.loss(batch)["ssm"]
+        recipe.compile()
+        torch.testing.assert_close(recipe.loss(batch)["ssm"], eager)
+    assert torch._dynamo.utils.counters["stats"]["unique_graphs"] <= 2
 
 
 def test_a_killed_group_resumes_its_finished_runs_without_training_them_and_its_stack_from_checkpoints(
