@@ -3,7 +3,8 @@ same batches, one step for all of them, each run with its own optimiser) against
 after another; on a GPU also the share of the memory-bandwidth floor a stack reaches (bandwidth_floor.py's
 bytes, K times: every run moves its own tables).
 
-python benchmarks/stack_throughput.py results/data/gowalla/split/seed123 --device cuda --sizes 1 8 16 32
+python benchmarks/stack_throughput.py results/data/gowalla/split/seed123 --device cuda --sizes 1 8 16 32 \
+    --profile 16
 
 Stack size 1 is a run alone (the same code): `speed-up` is K x (seconds of one run's epoch) / (seconds of
 the stack's epoch), measured in the same process one after another.
@@ -17,10 +18,11 @@ from pathlib import Path
 import pandas as pd
 import torch
 from bandwidth_floor import copy_bandwidth, lightgcn_step_bytes, mf_step_bytes
-from epoch_times import set_up, stack_works, time_stack
+from epoch_times import set_up, stack_works, synchronize, time_stack
+from torch.autograd import DeviceType
 
 from specrec.io import write_csv
-from specrec.train import load_data
+from specrec.train import load_data, train_epoch
 
 
 def step_bytes(data, model: str, batch: int, dim: int) -> int:
@@ -30,6 +32,27 @@ def step_bytes(data, model: str, batch: int, dim: int) -> int:
         nnz = 2 * int(torch.unique(data.train.keys).numel())
         return lightgcn_step_bytes(nodes, nnz, batch, dim)
     return mf_step_bytes(nodes, batch, dim)
+
+
+def profile_epoch(works, data, device: str, steps: int, rows: int = 12) -> str:
+    """What one epoch of a stack spends its time on: the operators with the most time of their own on the
+    device (the CPU where there is no GPU), and on a GPU the kernels launched per step (a launch-bound step
+    is many small kernels)."""
+    from torch.profiler import ProfilerActivity, profile
+
+    on_gpu = device.startswith("cuda")
+    activities = [ProfilerActivity.CPU, *([ProfilerActivity.CUDA] if on_gpu else [])]
+    with profile(activities=activities) as profiler:
+        train_epoch(works, data)
+        synchronize(device)
+    averages = profiler.key_averages()
+    table = averages.table(
+        sort_by="self_device_time_total" if on_gpu else "self_cpu_time_total", row_limit=rows
+    )
+    if not on_gpu:
+        return table
+    kernels = sum(event.count for event in averages if event.device_type == DeviceType.CUDA)
+    return f"{table}\nkernels launched: {kernels:,} in {steps:,} steps, {kernels / steps:.0f} a step"
 
 
 def main() -> None:
@@ -45,6 +68,9 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=2, help="epochs timed per stack (the mean is used)")
     parser.add_argument("--warmup", type=int, default=1, help="untimed epochs first")
     parser.add_argument("--csv", type=Path)
+    parser.add_argument(
+        "--profile", type=int, metavar="K", help="also profile one epoch of each stack of K runs"
+    )
     args = parser.parse_args()
     config, settings, name = set_up(args)
     bandwidth = copy_bandwidth(args.device) if args.device.startswith("cuda") else None
@@ -68,6 +94,9 @@ def main() -> None:
             for size in args.sizes:
                 works = stack_works(data, model, recipe, config, settings, args.device, size)
                 epoch, _ = time_stack(works, data, settings, args)
+                if size == args.profile:
+                    profile = profile_epoch(works, data, args.device, steps)
+                    print(f"one epoch of {pair}, {size} runs stacked:\n{profile}")
                 del works
                 alone = alone or (epoch if size == 1 else None)
                 row = {

@@ -170,11 +170,15 @@ def test_stacking_is_on_a_gpu_unless_the_config_says_otherwise():
         stacking("yes", "cpu")
 
 
-@pytest.mark.skipif(not compiler_available("cpu"), reason="torch.compile needs a C++ compiler")
-def test_compiled_losses_and_regularisers_train_what_the_eager_ones_train(split_dir, item_data, tmp_path):  # noqa: F811
+@pytest.mark.parametrize("device", ["cpu", pytest.param("cuda", marks=NEEDS_GPU)])
+def test_compiled_losses_and_regularisers_train_what_the_eager_ones_train(
+    split_dir, item_data, tmp_path, device
+):  # noqa: F811
+    if not compiler_available(device):
+        pytest.skip(f"torch.compile cannot build kernels for {device} here")
     members = {name: MEMBERS[name] for name in ("bpr", "bpr+sr_warm", "directau+unif_warm~lr=0.01")}
     members["directspec_plus_adaptive"] = {}  # its temperatures come from a sparse product, left eager
-    job = group_job(split_dir, tmp_path / "group", item_data, "mf", members, epochs=4)
+    job = group_job(split_dir, tmp_path / "group", item_data, "mf", members, epochs=4, device=device)
     job.runs = [replace(run_spec, compile=True) for run_spec in job.runs]
     torch._dynamo.reset()
     torch._dynamo.utils.counters.clear()  # reset() keeps the counts of earlier tests
