@@ -148,13 +148,23 @@ def test_second_run_has_nothing_to_do_and_report_builds(workdir):
         assert image.std() > 20  # not a blank page
 
 
-def test_how_runs_train_is_no_reason_to_train_them_again(workdir, tmp_path):
+def test_how_runs_train_is_no_reason_to_train_them_again_and_a_new_group_size_need_not_be(workdir, tmp_path):
     # threads, stacking, compiling: the runs stay what they are (the overview page, which shows the config,
     # is drawn again)
     how = tmp_path / "how.yaml"
     how.write_text("train: {threads: 1, stack: always, compile: true}\n")
     dry = run_smoke(workdir, "--dry-run", "--quiet", "rules", configfiles=(how,))
     assert not re.search(r"^train\s", dry.stdout + dry.stderr, re.MULTILINE), dry.stdout + dry.stderr
+    regrouped = (
+        tmp_path / "regrouped.yaml"
+    )  # the runs' jobs change: trained again, unless mtime alone decides
+    regrouped.write_text("train: {group_size: 1}\n")
+    dry = run_smoke(workdir, "--dry-run", "--quiet", "rules", configfiles=(regrouped,))
+    assert re.search(r"^train\s+[1-9]", dry.stdout + dry.stderr, re.MULTILINE), dry.stdout + dry.stderr
+    dry = run_smoke(
+        workdir, "--dry-run", "--quiet", "rules", "--rerun-triggers", "mtime", configfiles=(regrouped,)
+    )
+    assert "Nothing to be done" in dry.stdout + dry.stderr, dry.stdout + dry.stderr
     changed = tmp_path / "changed.yaml"  # a setting the results depend on: every training job again
     changed.write_text("train: {weight_decay: 0.5}\n")
     dry = run_smoke(workdir, "--dry-run", "--quiet", "rules", configfiles=(changed,))
