@@ -72,8 +72,9 @@ class UserItems:
         offset = torch.arange(int(counts.sum()), device=users.device) - torch.repeat_interleave(first, counts)
         return position, self.indices[torch.repeat_interleave(start, counts) + offset]
 
-    # always eager: its shapes depend on the data and torch.compile cannot trace sparse products, so inside a
-    # compiled loss (DirectSpec+'s adaptive temperatures, train.compile) it would break the graph with warnings
+    # always eager: its shapes depend on the data and torch.compile cannot trace sparse products, so inside
+    # a compiled loss (DirectSpec+'s adaptive temperatures, train.compile) it would break the graph with
+    # warnings
     @torch.compiler.disable
     def share_matrix(self, users: torch.Tensor) -> torch.Tensor:
         """(B x B) bool: do users a and b share an item? A sparse (B x items) product, never n x n."""
