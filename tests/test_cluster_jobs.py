@@ -62,8 +62,10 @@ def test_paper3_is_at_most_300_long_jobs_on_the_slurm_profile(tmp_path):
     submissions, alone, groups, local = dry_run_jobs("config/experiments/paper3.yaml", tmp_path)
     assert local["run_files"] == 2925  # the study's every run, handed its files by its group's training job
     trainings = [group["train"] for group in groups if "train" in group]
-    # 18 (dataset, model, seed) x 9 base recipes x 18 runs in groups of at most 4, and 9 popularity runs
-    assert sum(trainings) == 18 * 9 * 5 + 9 == 819 and max(trainings) == 3  # 3 training jobs an sbatch job
+    # the profile sends training to GPU nodes, so train.group_size auto is 16 runs (of one dataset, model,
+    # seed and base recipe): 126 such families of 18 runs, 18 of 27, 18 of 9, and 9 popularity runs
+    assert sum(trainings) == 126 * 2 + 18 * 2 + 18 * 1 + 9 == 315 and max(trainings) == 3  # 3 an sbatch job
+    print(f"{submissions} sbatch jobs: {sum(trainings)} training jobs in {len(trainings)}, and {dict(alone)}")
     assert submissions <= 300, (submissions, alone)
     assert "train" not in alone
     # downloads, tables, figures and the target rules run on the submitting machine

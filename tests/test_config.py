@@ -242,6 +242,21 @@ def test_job_resources_merge_the_default_and_resolve_auto_gpus():
     on_cpu = job_resources(config, "train", gpu_present=False)
     assert on_cpu["gpu"] == 0 and "cpus_per_gpu" not in on_cpu  # sbatch rejects cpus-per-gpu without gpus
     assert job_resources(config, "tuning", gpu_present=True) == {"mem_mb": 4000, "runtime": 60}
+    # a profile's set-resources come last, as Snakemake applies them: GPU nodes from a login node without one
+    sent = job_resources(config, "train", gpu_present=False, given={"gpu": 1, "slurm_partition": "gpu"})
+    assert sent["gpu"] == 1 and sent["cpus_per_gpu"] == 4 and sent["slurm_partition"] == "gpu"
+    kept_off = job_resources(config, "train", gpu_present=True, given={"gpu": 0})
+    assert kept_off["gpu"] == 0 and "cpus_per_gpu" not in kept_off
+
+
+def test_a_profiles_resources_are_read_as_values_and_those_set_per_job_left_to_snakemake():
+    from snakemake.resources import Resources
+
+    from specrec.config import plain_resources
+
+    profile = Resources.from_mapping({"gpu": 1, "mem_mb": 16000, "slurm_partition": lambda wildcards: "gpu"})
+    assert plain_resources(profile) == {"gpu": 1, "mem_mb": 16000}
+    assert plain_resources({"gpu": 2}) == {"gpu": 2} and plain_resources({}) == {}
 
 
 def test_command_line_strings_are_read_as_the_types_the_schema_asks_for():

@@ -7,6 +7,7 @@ valid choices in every error.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from itertools import product
 from pathlib import Path
 
@@ -27,6 +28,7 @@ __all__ = [
     "schema_checked",
     "schema_errors",
     "job_resources",
+    "plain_resources",
     "nvidia_gpu_present",
     "model_needs_kg",
     "prepare_settings",
@@ -254,16 +256,31 @@ def run_targets(config: dict) -> list[dict]:
     ]
 
 
-def job_resources(config: dict, rule: str, gpu_present: bool) -> dict:
-    """What a job of `rule` asks a cluster for: `resources.default`, then `resources.{rule}`. `gpu: auto` is 1
-    where Snakemake runs on a machine with an NVIDIA GPU, else 0; cpus_per_gpu only goes with a GPU."""
+def job_resources(config: dict, rule: str, gpu_present: bool, given: dict | None = None) -> dict:
+    """What a job of `rule` asks a cluster for: `resources.default`, then `resources.{rule}`, then `given`
+    (a profile's `set-resources` or the command line's `--set-resources`, which Snakemake puts last too).
+    `gpu: auto` is 1 where Snakemake runs on a machine with an NVIDIA GPU, else 0; cpus_per_gpu only goes
+    with a GPU."""
     section = config.get("resources", {})
-    merged = dict(section.get("default", {})) | dict(section.get(rule, {}))
+    merged = dict(section.get("default", {})) | dict(section.get(rule, {})) | dict(given or {})
     if merged.get("gpu") == "auto":
         merged["gpu"] = 1 if gpu_present else 0
     if not merged.get("gpu"):
         merged.pop("cpus_per_gpu", None)
     return merged
+
+
+def plain_resources(given: Mapping) -> dict:
+    """The values of a rule's resources as Snakemake holds those a profile sets (`Resource` objects, or
+    plain values), without the ones that are functions of a job (Snakemake evaluates them per job)."""
+    plain = {}
+    for name in given:
+        resource = given[name]
+        if not hasattr(resource, "is_evaluable"):
+            plain[name] = resource
+        elif not resource.is_evaluable():
+            plain[name] = resource.value
+    return plain
 
 
 def nvidia_gpu_present() -> bool:

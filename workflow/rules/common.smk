@@ -12,6 +12,7 @@ from specrec.train import run_settings
 from specrec.config import (
     check_config,
     job_resources,
+    plain_resources,
     nvidia_gpu_present,
     model_needs_kg,
     prepare_settings,
@@ -34,8 +35,10 @@ GPU_HERE = nvidia_gpu_present()
 
 
 def rule_resources(rule):
-    """A job's cluster request (gpu, cpus_per_gpu, mem_mb, runtime) from the config's `resources`."""
-    return job_resources(config, rule, GPU_HERE)
+    """A job's cluster request (gpu, cpus_per_gpu, mem_mb, runtime) from the config's `resources` and a
+    profile's `set-resources`: `train.group_size: auto` sees that training goes to GPU nodes."""
+    given = workflow.resource_settings.overwrite_resources.get(rule, {})
+    return job_resources(config, rule, GPU_HERE, plain_resources(given))
 
 
 # the runs each training job trains
