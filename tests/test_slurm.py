@@ -83,6 +83,7 @@ def test_the_training_group_was_given_a_gpu(slurm_run):
     assert len(trains) == 2, "not two sbatch jobs of training jobs among the SLURM jobs"
     for record in trains.values():
         assert re.search(r"TresPerJob=gres:gpu:1|TresPerJob=gres/gpu:1|gres/gpu=1", record), record
+        assert re.search(r"\bNumCPUs=2\b", record), record  # the profile's cpus_per_gpu: what the job uses
     for metrics_file in (workdir / "results" / "runs").rglob("metrics.json"):
         slurm = json.loads(metrics_file.read_text())["provenance"]["slurm"]
         assert slurm["job_id"] in trains and slurm["gpus"] == "1", metrics_file
