@@ -36,7 +36,8 @@ GPU_HERE = nvidia_gpu_present()
 
 def rule_resources(rule):
     """A job's cluster request (gpu, cpus_per_gpu, mem_mb, runtime): the config's `resources`, then a
-    profile's `set-resources`, so that `train.group_size: auto` sees training go to GPU nodes."""
+    profile's `set-resources`, so that `train.group_size: auto` sees training go to GPU
+    nodes."""
     given = workflow.resource_settings.overwrite_resources.get(rule, {})
     return job_resources(config, rule, GPU_HERE, plain_resources(given))
 
