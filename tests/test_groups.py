@@ -170,6 +170,12 @@ def test_stacking_is_on_a_gpu_unless_the_config_says_otherwise():
         stacking("yes", "cpu")
 
 
+def forget_compiled() -> None:
+    """Dynamo's caches and counts as in a fresh process (reset() keeps the counts of earlier tests)."""
+    torch._dynamo.reset()
+    torch._dynamo.utils.counters.clear()
+
+
 @pytest.mark.parametrize("device", ["cpu", pytest.param("cuda", marks=NEEDS_GPU)])
 def test_compiled_losses_and_regularisers_train_what_the_eager_ones_train(
     split_dir, item_data, tmp_path, device
@@ -180,8 +186,7 @@ def test_compiled_losses_and_regularisers_train_what_the_eager_ones_train(
     members["directspec_plus_adaptive"] = {}  # its temperatures come from a sparse product, left eager
     job = group_job(split_dir, tmp_path / "group", item_data, "mf", members, epochs=4, device=device)
     job.runs = [replace(run_spec, compile=True) for run_spec in job.runs]
-    torch._dynamo.reset()
-    torch._dynamo.utils.counters.clear()  # reset() keeps the counts of earlier tests
+    forget_compiled()
     train_group(job)  # a stack of two and two runs alone
     graphs = torch._dynamo.utils.counters["stats"]["unique_graphs"]
     assert graphs >= 5, graphs  # each loss and regulariser went through the compiler
@@ -197,8 +202,7 @@ def test_a_group_of_more_runs_than_dynamos_recompile_limit_compiles_their_loss_o
     # every run builds and compiles its own loss; their values differ (a temperature grid): a graph per run
     # would reach Dynamo's limit of 8 per function, and the runs past it would train eagerly
     runs = torch._dynamo.config.recompile_limit + 2
-    torch._dynamo.reset()
-    torch._dynamo.utils.counters.clear()  # reset() keeps the counts of earlier tests
+    forget_compiled()
     generator = torch.Generator().manual_seed(0)
     users, items, negatives = (
         torch.randn(shape, generator=generator) for shape in ((16, 4), (16, 4), (16, 3, 4))

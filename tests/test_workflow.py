@@ -148,27 +148,30 @@ def test_second_run_has_nothing_to_do_and_report_builds(workdir):
         assert image.std() > 20  # not a blank page
 
 
+def dry_run(workdir: Path, folder: Path, train: str, *args: str) -> str:
+    """What a dry run of the finished smoke study would do with `train: {train}` on top of its config."""
+    override = folder / "override.yaml"
+    override.write_text(f"train: {{{train}}}\n")
+    dry = run_smoke(workdir, "--dry-run", "--quiet", "rules", *args, configfiles=(override,))
+    return dry.stdout + dry.stderr
+
+
+def trains(output: str) -> bool:
+    return re.search(r"^train\s+[1-9]", output, re.MULTILINE) is not None
+
+
 def test_how_runs_train_is_no_reason_to_train_them_again_and_a_new_group_size_need_not_be(workdir, tmp_path):
     # threads, stacking, compiling: the runs stay what they are (the overview page, which shows the config,
     # is drawn again)
-    how = tmp_path / "how.yaml"
-    how.write_text("train: {threads: 1, stack: always, compile: true}\n")
-    dry = run_smoke(workdir, "--dry-run", "--quiet", "rules", configfiles=(how,))
-    assert not re.search(r"^train\s", dry.stdout + dry.stderr, re.MULTILINE), dry.stdout + dry.stderr
-    regrouped = (
-        tmp_path / "regrouped.yaml"
-    )  # the runs' jobs change: trained again, unless mtime alone decides
-    regrouped.write_text("train: {group_size: 1}\n")
-    dry = run_smoke(workdir, "--dry-run", "--quiet", "rules", configfiles=(regrouped,))
-    assert re.search(r"^train\s+[1-9]", dry.stdout + dry.stderr, re.MULTILINE), dry.stdout + dry.stderr
-    dry = run_smoke(
-        workdir, "--dry-run", "--quiet", "rules", "--rerun-triggers", "mtime", configfiles=(regrouped,)
-    )
-    assert "Nothing to be done" in dry.stdout + dry.stderr, dry.stdout + dry.stderr
-    changed = tmp_path / "changed.yaml"  # a setting the results depend on: every training job again
-    changed.write_text("train: {weight_decay: 0.5}\n")
-    dry = run_smoke(workdir, "--dry-run", "--quiet", "rules", configfiles=(changed,))
-    assert re.search(r"^train\s+[1-9]", dry.stdout + dry.stderr, re.MULTILINE), dry.stdout + dry.stderr
+    output = dry_run(workdir, tmp_path, "threads: 1, stack: always, compile: true")
+    assert not re.search(r"^train\s", output, re.MULTILINE), output
+    # a new group size changes the runs' jobs: trained again, unless modification times alone decide
+    output = dry_run(workdir, tmp_path, "group_size: 1")
+    assert trains(output), output
+    output = dry_run(workdir, tmp_path, "group_size: 1", "--rerun-triggers", "mtime")
+    assert "Nothing to be done" in output, output
+    output = dry_run(workdir, tmp_path, "weight_decay: 0.5")  # a setting the results depend on
+    assert trains(output), output
 
 
 def test_the_grid_is_settled_on_validation_and_reported_once(workdir):
